@@ -1,0 +1,542 @@
+//! The façade most users touch: [`Engine`] wires captioning, interest extraction, the
+//! profile arithmetic and the store together.
+
+use crate::caption::{image_sha256, Captioner};
+use crate::domain::{Event, EventKind, Interest, InterestProfile, Post, TermDelta};
+use crate::error::{Error, Result};
+use crate::ids::{EventId, PostId, UserId};
+use crate::interests::{normalize_terms, InterestExtractor};
+use crate::profile::{self, Decay, SignalWeights};
+use crate::store::{open_store, CachedCaption, EventStatus, ForgetReport, PostRecord, Store};
+use crate::time::{Clock, SystemClock, Timestamp};
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Mutex, OnceCell};
+
+/// Optional details of an event: its id (for idempotent retries) and its time (for backfills).
+///
+/// ```
+/// use sociallens::{EventOptions, Timestamp};
+/// let opts = EventOptions::id("like-991").at(Timestamp::from_millis(1_700_000_000_000));
+/// assert_eq!(opts.id.as_deref(), Some("like-991"));
+/// ```
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct EventOptions {
+    /// The event's id; a replay with the same id changes nothing. Generated when absent.
+    pub id: Option<String>,
+    /// When the event happened; the engine's clock when absent.
+    pub at: Option<Timestamp>,
+}
+
+impl EventOptions {
+    /// Options with an event id.
+    pub fn id(id: impl Into<String>) -> Self {
+        Self {
+            id: Some(id.into()),
+            at: None,
+        }
+    }
+
+    /// Sets the event's time.
+    pub fn at(mut self, at: Timestamp) -> Self {
+        self.at = Some(at);
+        self
+    }
+}
+
+/// What recording an event did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EventOutcome {
+    /// The event's id (generated if the caller gave none).
+    pub event_id: EventId,
+    /// Applied, or why nothing changed.
+    pub status: EventStatus,
+    /// The post's caption, when it has one.
+    pub caption: Option<String>,
+    /// The post's interests.
+    pub interests: Vec<String>,
+    /// What changed in the user's profile, term by term (negative for an unlike).
+    pub deltas: Vec<TermDelta>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    captioner: Option<Arc<dyn Captioner>>,
+    extractor: Option<Arc<dyn InterestExtractor>>,
+    weights: SignalWeights,
+    decay: Decay,
+    clock: Arc<dyn Clock>,
+    /// Captions being computed, by image hash: concurrent likes of one new image share one
+    /// model call.
+    inflight: Mutex<HashMap<String, Arc<OnceCell<String>>>>,
+}
+
+/// Turns likes and uploads into interest profiles, through a [`Store`].
+///
+/// Cheap to clone; clones share everything.
+///
+/// A post's interests come, in order of preference, from the post itself
+/// ([`Post::with_interests`]), from the store (a post seen before), or from the configured
+/// [`InterestExtractor`] applied to the caption (given, stored, or made by the configured
+/// [`Captioner`] from the image). With none of these the engine returns
+/// [`Error::Config`] instead of guessing.
+///
+/// ```
+/// use sociallens::{Engine, Post};
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let dir = tempfile::tempdir().unwrap();
+/// let engine = Engine::builder()
+///     .store_url(&format!("sqlite://{}/sociallens.db", dir.path().display()))
+///     .build()?;
+/// engine
+///     .record_like("user-42", Post::new("post-7").with_interests(["giraffe", "zoo"]))
+///     .await?;
+/// engine
+///     .record_upload("user-42", Post::new("post-8").with_interests(["giraffe"]))
+///     .await?;
+/// let top = engine.interests("user-42", 10).await?;
+/// assert_eq!(top[0].term, "giraffe");
+/// assert_eq!(top[0].count, 2);
+/// engine.forget_user("user-42").await?;
+/// assert!(engine.interests("user-42", 10).await?.is_empty());
+/// # Ok::<(), sociallens::Error>(()) }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Engine")
+            .field("store", &self.inner.store)
+            .field(
+                "captioner",
+                &self.inner.captioner.as_ref().map(|c| c.model_id()),
+            )
+            .field("extractor", &self.inner.extractor.is_some())
+            .field("weights", &self.inner.weights)
+            .field("decay", &self.inner.decay)
+            .finish()
+    }
+}
+
+/// Builds an [`Engine`]. A store is required; everything else has a default.
+#[derive(Default)]
+pub struct EngineBuilder {
+    store: Option<Arc<dyn Store>>,
+    store_url: Option<String>,
+    captioner: Option<Arc<dyn Captioner>>,
+    extractor: Option<Arc<dyn InterestExtractor>>,
+    weights: SignalWeights,
+    decay: Option<Decay>,
+    clock: Option<Arc<dyn Clock>>,
+}
+
+impl EngineBuilder {
+    /// The store to use.
+    pub fn store(mut self, store: impl Store + 'static) -> Self {
+        self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// A store shared with other code.
+    pub fn shared_store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// A store opened by URL at [`build`](Self::build) (see [`open_store`]).
+    pub fn store_url(mut self, url: &str) -> Self {
+        self.store_url = Some(url.to_string());
+        self
+    }
+
+    /// The captioner for posts that come with an image and no caption.
+    pub fn captioner(mut self, captioner: impl Captioner + 'static) -> Self {
+        self.captioner = Some(Arc::new(captioner));
+        self
+    }
+
+    /// A captioner shared with other code.
+    pub fn shared_captioner(mut self, captioner: Arc<dyn Captioner>) -> Self {
+        self.captioner = Some(captioner);
+        self
+    }
+
+    /// The extractor for posts that come with a caption and no interests.
+    pub fn extractor(mut self, extractor: impl InterestExtractor + 'static) -> Self {
+        self.extractor = Some(Arc::new(extractor));
+        self
+    }
+
+    /// A shared extractor.
+    pub fn shared_extractor(mut self, extractor: Arc<dyn InterestExtractor>) -> Self {
+        self.extractor = Some(extractor);
+        self
+    }
+
+    /// Weights of likes, uploads, clicks and impressions.
+    pub fn signal_weights(mut self, weights: SignalWeights) -> Self {
+        self.weights = weights;
+        self
+    }
+
+    /// How fast interests fade (default: [`Decay::default`], a 30-day half-life).
+    pub fn decay(mut self, decay: Decay) -> Self {
+        self.decay = Some(decay);
+        self
+    }
+
+    /// The clock (default: the system clock).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Checks the configuration and builds the engine.
+    pub fn build(self) -> Result<Engine> {
+        self.weights.validate()?;
+        let store = match (self.store, self.store_url) {
+            (Some(_), Some(_)) => {
+                return Err(Error::Config(
+                    "give either a store or a store URL, not both".into(),
+                ))
+            }
+            (Some(s), None) => s,
+            (None, Some(url)) => open_store(&url)?,
+            (None, None) => {
+                return Err(Error::Config(
+                    "an engine needs a store: .store(SqliteStore::open(path)?) or .store_url(\"sqlite:///path.db\")"
+                        .into(),
+                ))
+            }
+        };
+        Ok(Engine {
+            inner: Arc::new(Inner {
+                store,
+                captioner: self.captioner,
+                extractor: self.extractor,
+                weights: self.weights,
+                decay: self.decay.unwrap_or_default(),
+                clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+                inflight: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+}
+
+impl Engine {
+    /// Starts building an engine.
+    pub fn builder() -> EngineBuilder {
+        EngineBuilder::default()
+    }
+
+    /// The store this engine writes to.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// The current time by the engine's clock.
+    pub fn now(&self) -> Timestamp {
+        self.inner.clock.now()
+    }
+
+    /// Records that `user` liked `post`: its interests gain the like weight.
+    /// Liking a post the user already likes changes nothing.
+    pub async fn record_like(&self, user: &str, post: Post) -> Result<EventOutcome> {
+        self.record_like_with(user, post, EventOptions::default())
+            .await
+    }
+
+    /// [`record_like`](Self::record_like) with an event id and/or time.
+    pub async fn record_like_with(
+        &self,
+        user: &str,
+        post: Post,
+        opts: EventOptions,
+    ) -> Result<EventOutcome> {
+        self.record_post_signal(EventKind::Like, user, post, opts)
+            .await
+    }
+
+    /// Records that `user` uploaded `post` (the user becomes its author): its interests gain
+    /// the upload weight.
+    pub async fn record_upload(&self, user: &str, post: Post) -> Result<EventOutcome> {
+        self.record_upload_with(user, post, EventOptions::default())
+            .await
+    }
+
+    /// [`record_upload`](Self::record_upload) with an event id and/or time.
+    pub async fn record_upload_with(
+        &self,
+        user: &str,
+        mut post: Post,
+        opts: EventOptions,
+    ) -> Result<EventOutcome> {
+        match &post.author {
+            Some(a) if a != user => {
+                return Err(Error::invalid(format!(
+                    "post {} is by {a}, but {user} uploaded it",
+                    post.id
+                )))
+            }
+            _ => post.author = Some(user.to_string()),
+        }
+        self.record_post_signal(EventKind::Upload, user, post, opts)
+            .await
+    }
+
+    /// Takes back `user`'s like of `post_id`, removing exactly the weight that like added
+    /// (as decayed since). Unliking a post the user does not like changes nothing.
+    pub async fn unlike(&self, user: &str, post_id: &str) -> Result<EventOutcome> {
+        self.unlike_with(user, post_id, EventOptions::default())
+            .await
+    }
+
+    /// [`unlike`](Self::unlike) with an event id and/or time.
+    pub async fn unlike_with(
+        &self,
+        user: &str,
+        post_id: &str,
+        opts: EventOptions,
+    ) -> Result<EventOutcome> {
+        let user = UserId::new(user)?;
+        let post = PostId::new(post_id)?;
+        let event = self.event(
+            EventKind::Unlike,
+            user,
+            Some(post.clone()),
+            Vec::new(),
+            &opts,
+        )?;
+        let stored = self.inner.store.post(&post).await?;
+        let recorded = self
+            .inner
+            .store
+            .record_event(event.clone(), self.inner.decay)
+            .await?;
+        Ok(EventOutcome {
+            event_id: event.id,
+            status: recorded.status,
+            caption: stored.as_ref().and_then(|p| p.caption.clone()),
+            interests: stored.and_then(|p| p.interests).unwrap_or_default(),
+            deltas: recorded.deltas,
+        })
+    }
+
+    /// The user's `k` strongest interests, decayed to now.
+    pub async fn interests(&self, user: &str, k: usize) -> Result<Vec<Interest>> {
+        let user = UserId::new(user)?;
+        let records = self.inner.store.interests(&user).await?;
+        Ok(profile::top_k(&records, k, self.now(), self.inner.decay))
+    }
+
+    /// The user's whole profile, decayed to now.
+    pub async fn profile(&self, user: &str) -> Result<InterestProfile> {
+        let user = UserId::new(user)?;
+        let records = self.inner.store.interests(&user).await?;
+        let now = self.now();
+        let interests = records
+            .iter()
+            .map(|r| r.to_interest(now, self.inner.decay))
+            .collect();
+        Ok(InterestProfile::new(user, now, interests))
+    }
+
+    /// A stored post.
+    pub async fn post(&self, post_id: &str) -> Result<Option<PostRecord>> {
+        self.inner.store.post(&PostId::new(post_id)?).await
+    }
+
+    /// Erases every record of the user (see [`Store::forget_user`]).
+    pub async fn forget_user(&self, user: &str) -> Result<ForgetReport> {
+        self.inner.store.forget_user(&UserId::new(user)?).await
+    }
+
+    fn event(
+        &self,
+        kind: EventKind,
+        user: UserId,
+        post: Option<PostId>,
+        deltas: Vec<TermDelta>,
+        opts: &EventOptions,
+    ) -> Result<Event> {
+        Ok(Event {
+            id: match &opts.id {
+                Some(id) => EventId::new(id.clone())?,
+                None => EventId::generate(),
+            },
+            user,
+            kind,
+            post,
+            item: None,
+            at: opts.at.unwrap_or_else(|| self.now()),
+            deltas,
+        })
+    }
+
+    async fn record_post_signal(
+        &self,
+        kind: EventKind,
+        user: &str,
+        post: Post,
+        opts: EventOptions,
+    ) -> Result<EventOutcome> {
+        let user = UserId::new(user)?;
+        let post_id = PostId::new(post.id.clone())?;
+        let author = post.author.clone().map(UserId::new).transpose()?;
+        let given_interests = post.interests.as_ref().map(normalize_terms).transpose()?;
+        if let Some(caption) = &post.caption {
+            if caption.trim().is_empty() {
+                return Err(Error::invalid(format!(
+                    "post {post_id} has an empty caption"
+                )));
+            }
+        }
+        let event_template =
+            self.event(kind, user.clone(), Some(post_id.clone()), Vec::new(), &opts)?;
+
+        // A retried event needs no captioning: answer from the stored event.
+        if opts.id.is_some() {
+            if let Some(seen) = self.inner.store.event(&event_template.id).await? {
+                let recorded = self
+                    .inner
+                    .store
+                    .record_event(event_template.clone(), self.inner.decay)
+                    .await?;
+                let stored = self.inner.store.post(&post_id).await?;
+                debug_assert_eq!(recorded.status, EventStatus::Duplicate);
+                return Ok(EventOutcome {
+                    event_id: seen.id,
+                    status: recorded.status,
+                    caption: stored.as_ref().and_then(|p| p.caption.clone()),
+                    interests: stored.and_then(|p| p.interests).unwrap_or_default(),
+                    deltas: Vec::new(),
+                });
+            }
+        }
+
+        let stored = self.inner.store.post(&post_id).await?;
+        let image_sha256 = post.image.as_deref().map(image_sha256);
+        let mut caption = post
+            .caption
+            .clone()
+            .or_else(|| stored.as_ref().and_then(|p| p.caption.clone()));
+        if caption.is_none() {
+            if let (Some(bytes), Some(hash)) = (&post.image, &image_sha256) {
+                caption = Some(self.caption_cached(bytes, hash).await?);
+            }
+        }
+        let interests = match given_interests {
+            Some(i) => i,
+            None => match stored.as_ref().and_then(|p| p.interests.clone()) {
+                Some(i) if post.caption.is_none() => i,
+                _ => self.extract(&post_id, caption.as_deref())?,
+            },
+        };
+
+        let record = PostRecord {
+            id: post_id.clone(),
+            author,
+            caption: caption.clone(),
+            image_sha256,
+            interests: Some(interests.clone()),
+            created_at: event_template.at,
+        };
+        if stored.as_ref() != Some(&crate::store::merge_post(stored.clone(), &record)) {
+            self.inner.store.put_post(&record).await?;
+        }
+
+        let weight = self.inner.weights.for_kind(kind);
+        let mut event = event_template;
+        event.deltas = interests
+            .iter()
+            .map(|term| TermDelta {
+                term: term.clone(),
+                weight,
+            })
+            .collect();
+        let recorded = self
+            .inner
+            .store
+            .record_event(event.clone(), self.inner.decay)
+            .await?;
+        Ok(EventOutcome {
+            event_id: event.id,
+            status: recorded.status,
+            caption,
+            interests,
+            deltas: recorded.deltas,
+        })
+    }
+
+    fn extract(&self, post: &PostId, caption: Option<&str>) -> Result<Vec<String>> {
+        let Some(caption) = caption else {
+            return Err(Error::invalid(format!(
+                "post {post} has no interests, caption or image, and the store does not know it"
+            )));
+        };
+        let Some(extractor) = &self.inner.extractor else {
+            return Err(Error::Config(format!(
+                "post {post} has a caption but no interests, and no interest extractor is configured: \
+                 pass the interests with the post, or configure an extractor"
+            )));
+        };
+        normalize_terms(extractor.extract(caption)?)
+    }
+
+    /// The caption of an image: from the store's cache, or from the captioner (once per image,
+    /// even under concurrent requests), then cached.
+    async fn caption_cached(&self, bytes: &[u8], hash: &str) -> Result<String> {
+        let Some(captioner) = self.inner.captioner.clone() else {
+            return Err(Error::Config(
+                "the post has an image but no caption, and no captioner is configured".into(),
+            ));
+        };
+        let model = captioner.model_id();
+        let cell = {
+            let mut inflight = self.inner.inflight.lock().await;
+            inflight.entry(hash.to_string()).or_default().clone()
+        };
+        let result = cell
+            .get_or_try_init(|| async {
+                if let Some(c) = self.inner.store.cached_caption(hash).await? {
+                    if c.model == model {
+                        return Ok(c.caption);
+                    }
+                }
+                let owned = bytes.to_vec();
+                let captioner = captioner.clone();
+                let caption = tokio::task::spawn_blocking(move || captioner.caption(&[&owned]))
+                    .await??
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| Error::Model("the captioner returned no caption".into()))?;
+                self.inner
+                    .store
+                    .put_cached_caption(&CachedCaption {
+                        image_sha256: hash.to_string(),
+                        caption: caption.clone(),
+                        model: model.clone(),
+                        created_at: self.now(),
+                    })
+                    .await?;
+                Ok::<_, Error>(caption)
+            })
+            .await
+            .cloned();
+        let mut inflight = self.inner.inflight.lock().await;
+        if inflight.get(hash).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
+            inflight.remove(hash);
+        }
+        result
+    }
+}
+
+/// Half-lives are usually given in days.
+pub fn days(n: f64) -> Duration {
+    Duration::from_secs_f64(n * 86_400.0)
+}

@@ -1,0 +1,270 @@
+//! An in-process store: for tests, simulations and short-lived jobs. Nothing survives the process.
+
+use super::{
+    apply_event, merge_post, CachedCaption, CatalogRecord, EventTxn, ForgetReport, ItemKind,
+    PostRecord, Recorded, Store,
+};
+use crate::domain::{Event, EventKind};
+use crate::error::Result;
+use crate::ids::{EventId, PostId, UserId};
+use crate::profile::{Decay, InterestRecord};
+use async_trait::async_trait;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, MutexGuard};
+
+#[derive(Debug, Default)]
+struct Tables {
+    interests: HashMap<UserId, BTreeMap<String, InterestRecord>>,
+    events: HashMap<EventId, Event>,
+    active: HashMap<(UserId, EventKind, PostId), EventId>,
+    posts: HashMap<PostId, PostRecord>,
+    captions: HashMap<String, CachedCaption>,
+    items: BTreeMap<(&'static str, String), CatalogRecord>,
+}
+
+/// Keeps everything in memory behind one lock; every operation is atomic.
+///
+/// ```
+/// use sociallens::{Engine, MemoryStore, Post};
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let engine = Engine::builder().store(MemoryStore::new()).build()?;
+/// engine.record_like("u1", Post::new("p1").with_interests(["dog"])).await?;
+/// assert_eq!(engine.interests("u1", 5).await?[0].term, "dog");
+/// # Ok::<(), sociallens::Error>(()) }).unwrap();
+/// ```
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    tables: Mutex<Tables>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Tables> {
+        // Nothing in this store panics while holding the lock with half-written state, so a
+        // poisoned lock still guards consistent data.
+        self.tables.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Counts the rows of every table that mention `user` in any field, by scanning the
+    /// tables themselves (the conformance suite checks `forget_user` with it).
+    pub fn rows_mentioning(&self, user: &str) -> u64 {
+        let t = self.lock();
+        let mentions = |s: &str| s.contains(user);
+        let mut n = 0u64;
+        n += t
+            .interests
+            .iter()
+            .filter(|(u, _)| mentions(u.as_str()))
+            .map(|(_, m)| m.len() as u64)
+            .sum::<u64>();
+        n += t
+            .events
+            .values()
+            .filter(|e| mentions(&serde_json::to_string(e).unwrap_or_default()))
+            .count() as u64;
+        n += t
+            .active
+            .keys()
+            .filter(|(u, _, _)| mentions(u.as_str()))
+            .count() as u64;
+        n += t
+            .posts
+            .values()
+            .filter(|p| p.author.as_ref().is_some_and(|a| mentions(a.as_str())))
+            .count() as u64;
+        n
+    }
+}
+
+struct Txn<'a> {
+    t: &'a mut Tables,
+}
+
+impl EventTxn for Txn<'_> {
+    fn event(&mut self, id: &EventId) -> Result<Option<Event>> {
+        Ok(self.t.events.get(id).cloned())
+    }
+    fn insert_event(&mut self, event: &Event) -> Result<()> {
+        self.t.events.insert(event.id.clone(), event.clone());
+        Ok(())
+    }
+    fn active(&mut self, user: &UserId, kind: EventKind, post: &PostId) -> Result<Option<EventId>> {
+        Ok(self
+            .t
+            .active
+            .get(&(user.clone(), kind, post.clone()))
+            .cloned())
+    }
+    fn set_active(
+        &mut self,
+        user: &UserId,
+        kind: EventKind,
+        post: &PostId,
+        event: Option<&EventId>,
+    ) -> Result<()> {
+        let key = (user.clone(), kind, post.clone());
+        match event {
+            Some(id) => self.t.active.insert(key, id.clone()),
+            None => self.t.active.remove(&key),
+        };
+        Ok(())
+    }
+    fn interest(&mut self, user: &UserId, term: &str) -> Result<Option<InterestRecord>> {
+        Ok(self
+            .t
+            .interests
+            .get(user)
+            .and_then(|m| m.get(term))
+            .cloned())
+    }
+    fn put_interest(&mut self, user: &UserId, rec: &InterestRecord) -> Result<()> {
+        self.t
+            .interests
+            .entry(user.clone())
+            .or_default()
+            .insert(rec.term.clone(), rec.clone());
+        Ok(())
+    }
+    fn delete_interest(&mut self, user: &UserId, term: &str) -> Result<()> {
+        if let Some(m) = self.t.interests.get_mut(user) {
+            m.remove(term);
+            if m.is_empty() {
+                self.t.interests.remove(user);
+            }
+        }
+        Ok(())
+    }
+    fn counting_events(&mut self, user: &UserId) -> Result<Vec<Event>> {
+        let t = &*self.t;
+        Ok(t.events
+            .values()
+            .filter(|e| &e.user == user)
+            .filter(|e| match e.kind {
+                EventKind::Click | EventKind::Impression => true,
+                EventKind::Like | EventKind::Upload => e.post.as_ref().is_some_and(|p| {
+                    t.active.get(&(user.clone(), e.kind, p.clone())) == Some(&e.id)
+                }),
+                EventKind::Unlike => false,
+            })
+            .cloned()
+            .collect())
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    fn backend(&self) -> &'static str {
+        "memory"
+    }
+
+    async fn record_event(&self, event: Event, decay: Decay) -> Result<Recorded> {
+        let mut t = self.lock();
+        // apply_event checks everything before its first write and writes to memory
+        // cannot fail, so an error never leaves half an event behind.
+        apply_event(&mut Txn { t: &mut t }, event, decay)
+    }
+
+    async fn interests(&self, user: &UserId) -> Result<Vec<InterestRecord>> {
+        Ok(self
+            .lock()
+            .interests
+            .get(user)
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    async fn event(&self, id: &EventId) -> Result<Option<Event>> {
+        Ok(self.lock().events.get(id).cloned())
+    }
+
+    async fn put_post(&self, post: &PostRecord) -> Result<()> {
+        let mut t = self.lock();
+        let merged = merge_post(t.posts.get(&post.id).cloned(), post);
+        t.posts.insert(post.id.clone(), merged);
+        Ok(())
+    }
+
+    async fn post(&self, id: &PostId) -> Result<Option<PostRecord>> {
+        Ok(self.lock().posts.get(id).cloned())
+    }
+
+    async fn cached_caption(&self, image_sha256: &str) -> Result<Option<CachedCaption>> {
+        Ok(self.lock().captions.get(image_sha256).cloned())
+    }
+
+    async fn put_cached_caption(&self, entry: &CachedCaption) -> Result<()> {
+        self.lock()
+            .captions
+            .insert(entry.image_sha256.clone(), entry.clone());
+        Ok(())
+    }
+
+    async fn put_items(&self, items: &[CatalogRecord]) -> Result<()> {
+        let mut t = self.lock();
+        for item in items {
+            t.items
+                .insert((item.kind.as_str(), item.id.clone()), item.clone());
+        }
+        Ok(())
+    }
+
+    async fn items(&self, kind: ItemKind) -> Result<Vec<CatalogRecord>> {
+        Ok(self
+            .lock()
+            .items
+            .values()
+            .filter(|i| i.kind == kind)
+            .cloned()
+            .collect())
+    }
+
+    async fn remove_item(&self, kind: ItemKind, id: &str) -> Result<bool> {
+        Ok(self
+            .lock()
+            .items
+            .remove(&(kind.as_str(), id.to_string()))
+            .is_some())
+    }
+
+    async fn forget_user(&self, user: &UserId) -> Result<ForgetReport> {
+        let mut t = self.lock();
+        let mut report = ForgetReport {
+            interests: t
+                .interests
+                .remove(user)
+                .map(|m| m.len() as u64)
+                .unwrap_or(0),
+            ..ForgetReport::default()
+        };
+        let before = t.events.len();
+        t.events.retain(|_, e| &e.user != user);
+        report.events = (before - t.events.len()) as u64;
+        let before = t.active.len();
+        t.active.retain(|(u, _, _), _| u != user);
+        report.active_signals = (before - t.active.len()) as u64;
+        let authored: Vec<PostRecord> = t
+            .posts
+            .values()
+            .filter(|p| p.author.as_ref() == Some(user))
+            .cloned()
+            .collect();
+        for p in &authored {
+            t.posts.remove(&p.id);
+        }
+        report.posts = authored.len() as u64;
+        for hash in authored.iter().filter_map(|p| p.image_sha256.as_ref()) {
+            let shared = t
+                .posts
+                .values()
+                .any(|p| p.image_sha256.as_ref() == Some(hash));
+            if !shared && t.captions.remove(hash).is_some() {
+                report.captions += 1;
+            }
+        }
+        Ok(report)
+    }
+}

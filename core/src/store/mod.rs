@@ -1,0 +1,375 @@
+//! Storage: the [`Store`] trait, its records, and the backends.
+//!
+//! Every backend applies an event through the same logic ([`apply_event`]) inside its own
+//! atomic unit of work, so idempotency, like/unlike pairing and decay behave identically
+//! everywhere; the conformance suite in `tests/` holds every backend to that.
+
+mod memory;
+mod sqlite;
+
+pub use memory::MemoryStore;
+pub use sqlite::SqliteStore;
+
+use crate::domain::{Event, EventKind, TermDelta};
+use crate::error::{Error, Result};
+use crate::ids::{EventId, PostId, UserId};
+use crate::profile::{accumulate, Decay, InterestRecord};
+use crate::time::Timestamp;
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::sync::Arc;
+
+/// A post as stored: its caption, the hash of its image and the interests it carries.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PostRecord {
+    /// The post.
+    pub id: PostId,
+    /// Who uploaded it, when known.
+    pub author: Option<UserId>,
+    /// Its caption, given or generated.
+    pub caption: Option<String>,
+    /// Lowercase hex SHA-256 of the image bytes, when there was an image.
+    pub image_sha256: Option<String>,
+    /// The interests the post carries.
+    pub interests: Option<Vec<String>>,
+    /// When the store first saw it.
+    pub created_at: Timestamp,
+}
+
+/// A caption computed for an image, shared by every post with the same image bytes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CachedCaption {
+    /// Lowercase hex SHA-256 of the image bytes.
+    pub image_sha256: String,
+    /// The caption.
+    pub caption: String,
+    /// The captioner that produced it; another model's caption is not reused.
+    pub model: String,
+    /// When it was computed.
+    pub created_at: Timestamp,
+}
+
+/// What a catalog entry is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemKind {
+    /// A product of the platform's catalog.
+    Product,
+    /// An ad.
+    Ad,
+}
+
+impl ItemKind {
+    /// The lowercase name used in storage.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ItemKind::Product => "product",
+            ItemKind::Ad => "ad",
+        }
+    }
+}
+
+/// A product or ad as stored. Its body is the item's full JSON; the catalog and ads
+/// modules give it a typed shape.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CatalogRecord {
+    /// Product or ad.
+    pub kind: ItemKind,
+    /// The item's id, unique within its kind.
+    pub id: String,
+    /// Its category, if any.
+    pub category: Option<String>,
+    /// The item itself.
+    pub body: serde_json::Value,
+    /// When it was last written.
+    pub updated_at: Timestamp,
+}
+
+/// What recording an event did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventStatus {
+    /// The event changed the profile (or, for impressions, was counted).
+    Applied,
+    /// An event with this id was recorded before; nothing changed.
+    Duplicate,
+    /// The user already likes (or uploaded) this post; nothing changed.
+    AlreadyActive,
+    /// An unlike of a post the user does not like; nothing changed.
+    NothingToUndo,
+}
+
+impl EventStatus {
+    /// The lowercase name used in the bindings.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventStatus::Applied => "applied",
+            EventStatus::Duplicate => "duplicate",
+            EventStatus::AlreadyActive => "already_active",
+            EventStatus::NothingToUndo => "nothing_to_undo",
+        }
+    }
+}
+
+/// The result of [`Store::record_event`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Recorded {
+    /// What happened.
+    pub status: EventStatus,
+    /// What the event changed, term by term (negative for an unlike); empty unless applied.
+    pub deltas: Vec<TermDelta>,
+}
+
+/// Rows removed by [`Store::forget_user`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForgetReport {
+    /// Interest rows.
+    pub interests: u64,
+    /// Events.
+    pub events: u64,
+    /// Active likes and uploads.
+    pub active_signals: u64,
+    /// Posts the user authored.
+    pub posts: u64,
+    /// Cached captions of images no other post uses.
+    pub captions: u64,
+}
+
+impl ForgetReport {
+    /// Total rows removed.
+    pub fn total(&self) -> u64 {
+        self.interests + self.events + self.active_signals + self.posts + self.captions
+    }
+}
+
+/// Where sociallens keeps profiles, events, posts, captions and the catalog.
+///
+/// Implementations must make [`Store::record_event`] atomic and idempotent: concurrent
+/// events on one user lose nothing, and an event id seen before changes nothing.
+/// Backends are picked in code or by URL with [`open_store`].
+#[async_trait]
+pub trait Store: Send + Sync + fmt::Debug {
+    /// A short name of the backend ("memory", "sqlite").
+    fn backend(&self) -> &'static str;
+
+    /// Records an event and applies its deltas to the user's profile, atomically.
+    async fn record_event(&self, event: Event, decay: Decay) -> Result<Recorded>;
+
+    /// Every stored interest row of a user (undecayed; see [`InterestRecord::weight_at`]).
+    async fn interests(&self, user: &UserId) -> Result<Vec<InterestRecord>>;
+
+    /// An event by id.
+    async fn event(&self, id: &EventId) -> Result<Option<Event>>;
+
+    /// Inserts a post, or fills in the fields given for a post already stored.
+    async fn put_post(&self, post: &PostRecord) -> Result<()>;
+
+    /// A post by id.
+    async fn post(&self, id: &PostId) -> Result<Option<PostRecord>>;
+
+    /// The cached caption of an image, by the SHA-256 of its bytes.
+    async fn cached_caption(&self, image_sha256: &str) -> Result<Option<CachedCaption>>;
+
+    /// Stores (or replaces) a cached caption.
+    async fn put_cached_caption(&self, entry: &CachedCaption) -> Result<()>;
+
+    /// Inserts or replaces catalog items (products or ads).
+    async fn put_items(&self, items: &[CatalogRecord]) -> Result<()>;
+
+    /// All catalog items of one kind, by id.
+    async fn items(&self, kind: ItemKind) -> Result<Vec<CatalogRecord>>;
+
+    /// Removes a catalog item; `false` if there was none.
+    async fn remove_item(&self, kind: ItemKind, id: &str) -> Result<bool>;
+
+    /// Erases every record about the user: interests, events, likes, authored posts and the
+    /// cached captions of their images that no other post shares.
+    async fn forget_user(&self, user: &UserId) -> Result<ForgetReport>;
+}
+
+/// Opens a store from a URL: `memory://`, `sqlite:///absolute/path.db` or
+/// `sqlite://relative/path.db`.
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let dir = tempfile::tempdir().unwrap();
+/// let url = format!("sqlite://{}/app.db", dir.path().display());
+/// let store = sociallens::open_store(&url)?;
+/// assert_eq!(store.backend(), "sqlite");
+/// assert_eq!(sociallens::open_store("memory://")?.backend(), "memory");
+/// assert!(sociallens::open_store("postgres://x").is_err());
+/// # Ok::<(), sociallens::Error>(()) }).unwrap();
+/// ```
+pub fn open_store(url: &str) -> Result<Arc<dyn Store>> {
+    if url == "memory://" || url == "memory" {
+        return Ok(Arc::new(MemoryStore::new()));
+    }
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        if path.is_empty() {
+            return Err(Error::invalid(
+                "sqlite URL has no path: use sqlite:///path/to.db",
+            ));
+        }
+        return Ok(Arc::new(SqliteStore::open(path)?));
+    }
+    if url.starts_with("dynamodb://") {
+        return Err(Error::Unsupported(
+            "the DynamoDB backend is not part of this build".into(),
+        ));
+    }
+    Err(Error::invalid(format!(
+        "unknown store URL {url:?}: expected memory:// or sqlite:///path"
+    )))
+}
+
+/// Row operations a backend offers inside one atomic unit of work.
+pub(crate) trait EventTxn {
+    fn event(&mut self, id: &EventId) -> Result<Option<Event>>;
+    fn insert_event(&mut self, event: &Event) -> Result<()>;
+    fn active(&mut self, user: &UserId, kind: EventKind, post: &PostId) -> Result<Option<EventId>>;
+    fn set_active(
+        &mut self,
+        user: &UserId,
+        kind: EventKind,
+        post: &PostId,
+        event: Option<&EventId>,
+    ) -> Result<()>;
+    fn interest(&mut self, user: &UserId, term: &str) -> Result<Option<InterestRecord>>;
+    fn put_interest(&mut self, user: &UserId, rec: &InterestRecord) -> Result<()>;
+    fn delete_interest(&mut self, user: &UserId, term: &str) -> Result<()>;
+    /// Events of the user that still count: active likes/uploads, clicks, impressions.
+    fn counting_events(&mut self, user: &UserId) -> Result<Vec<Event>>;
+}
+
+fn same_event(a: &Event, b: &Event) -> bool {
+    a.user == b.user && a.kind == b.kind && a.post == b.post && a.item == b.item
+}
+
+/// The one implementation of event semantics, run by every backend inside its transaction.
+pub(crate) fn apply_event(
+    txn: &mut dyn EventTxn,
+    mut event: Event,
+    decay: Decay,
+) -> Result<Recorded> {
+    if let Some(seen) = txn.event(&event.id)? {
+        if !same_event(&seen, &event) {
+            return Err(Error::Conflict(format!(
+                "event id {} was already used for a {} by {} ",
+                event.id, seen.kind, seen.user
+            )));
+        }
+        return Ok(Recorded {
+            status: EventStatus::Duplicate,
+            deltas: Vec::new(),
+        });
+    }
+    let noop = |txn: &mut dyn EventTxn, mut event: Event, status| {
+        event.deltas.clear();
+        txn.insert_event(&event)?;
+        Ok(Recorded {
+            status,
+            deltas: Vec::new(),
+        })
+    };
+    event.deltas.retain(|d| d.weight != 0.0);
+    match event.kind {
+        EventKind::Like | EventKind::Upload => {
+            let post = event
+                .post
+                .clone()
+                .ok_or_else(|| Error::invalid(format!("a {} needs a post", event.kind)))?;
+            if txn.active(&event.user, event.kind, &post)?.is_some() {
+                return noop(txn, event, EventStatus::AlreadyActive);
+            }
+            for d in &event.deltas {
+                let rec = txn.interest(&event.user, &d.term)?;
+                if let Some(rec) = accumulate(rec, &d.term, d.weight, event.at, 1, decay) {
+                    txn.put_interest(&event.user, &rec)?;
+                }
+            }
+            txn.set_active(&event.user, event.kind, &post, Some(&event.id))?;
+            txn.insert_event(&event)?;
+        }
+        EventKind::Unlike => {
+            let post = event
+                .post
+                .clone()
+                .ok_or_else(|| Error::invalid("an unlike needs a post"))?;
+            let Some(like_id) = txn.active(&event.user, EventKind::Like, &post)? else {
+                return noop(txn, event, EventStatus::NothingToUndo);
+            };
+            let like = txn.event(&like_id)?.ok_or_else(|| Error::Storage {
+                message: format!("active like {like_id} has no event record"),
+                source: None,
+            })?;
+            txn.set_active(&event.user, EventKind::Like, &post, None)?;
+            let mut stale_last_seen = Vec::new();
+            for d in &like.deltas {
+                let rec = txn.interest(&event.user, &d.term)?;
+                match accumulate(rec, &d.term, -d.weight, like.at, -1, decay) {
+                    Some(rec) => {
+                        if rec.last_seen == like.at {
+                            stale_last_seen.push(rec.clone());
+                        }
+                        txn.put_interest(&event.user, &rec)?;
+                    }
+                    None => txn.delete_interest(&event.user, &d.term)?,
+                }
+            }
+            if !stale_last_seen.is_empty() {
+                // The removed like may have been the latest signal of a term: take
+                // last_seen from the signals that still count.
+                let counting = txn.counting_events(&event.user)?;
+                for mut rec in stale_last_seen {
+                    let latest = counting
+                        .iter()
+                        .filter(|e| e.deltas.iter().any(|d| d.term == rec.term))
+                        .map(|e| e.at)
+                        .max();
+                    if let Some(latest) = latest {
+                        rec.last_seen = latest;
+                        txn.put_interest(&event.user, &rec)?;
+                    }
+                }
+            }
+            event.deltas = like
+                .deltas
+                .iter()
+                .map(|d| TermDelta {
+                    term: d.term.clone(),
+                    weight: -d.weight,
+                })
+                .collect();
+            txn.insert_event(&event)?;
+        }
+        EventKind::Click | EventKind::Impression => {
+            for d in &event.deltas {
+                let rec = txn.interest(&event.user, &d.term)?;
+                if let Some(rec) = accumulate(rec, &d.term, d.weight, event.at, 1, decay) {
+                    txn.put_interest(&event.user, &rec)?;
+                }
+            }
+            txn.insert_event(&event)?;
+        }
+    }
+    Ok(Recorded {
+        status: EventStatus::Applied,
+        deltas: event.deltas,
+    })
+}
+
+/// Merges a post being written into the stored one: given fields win, missing ones are kept.
+pub(crate) fn merge_post(stored: Option<PostRecord>, new: &PostRecord) -> PostRecord {
+    match stored {
+        None => new.clone(),
+        Some(old) => PostRecord {
+            id: old.id,
+            author: new.author.clone().or(old.author),
+            caption: new.caption.clone().or(old.caption),
+            image_sha256: new.image_sha256.clone().or(old.image_sha256),
+            interests: new.interests.clone().or(old.interests),
+            created_at: old.created_at,
+        },
+    }
+}

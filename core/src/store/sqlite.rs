@@ -1,0 +1,625 @@
+//! The default backend: one embedded SQLite file in WAL mode.
+
+use super::{
+    apply_event, merge_post, CachedCaption, CatalogRecord, EventTxn, ForgetReport, ItemKind,
+    PostRecord, Recorded, Store,
+};
+use crate::domain::{Event, EventKind, TermDelta};
+use crate::error::{Error, Result};
+use crate::ids::{EventId, PostId, UserId};
+use crate::profile::{Decay, InterestRecord};
+use crate::time::Timestamp;
+use async_trait::async_trait;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
+/// Append new steps; never edit a released one.
+const MIGRATIONS: &[&str] = &[
+    // 1: profiles, events, likes, posts, caption cache, catalog.
+    "CREATE TABLE interests (
+        user_id    TEXT NOT NULL,
+        term       TEXT NOT NULL,
+        weight     REAL NOT NULL,
+        updated_at INTEGER NOT NULL,
+        count      INTEGER NOT NULL,
+        last_seen  INTEGER NOT NULL,
+        PRIMARY KEY (user_id, term)
+     ) WITHOUT ROWID;
+     CREATE TABLE events (
+        event_id TEXT PRIMARY KEY,
+        user_id  TEXT NOT NULL,
+        kind     TEXT NOT NULL,
+        post_id  TEXT,
+        item_id  TEXT,
+        at       INTEGER NOT NULL,
+        deltas   TEXT NOT NULL
+     );
+     CREATE INDEX events_by_user ON events (user_id, at);
+     CREATE INDEX events_by_kind ON events (kind, at);
+     CREATE TABLE active_signals (
+        user_id  TEXT NOT NULL,
+        kind     TEXT NOT NULL,
+        post_id  TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        PRIMARY KEY (user_id, kind, post_id)
+     ) WITHOUT ROWID;
+     CREATE TABLE posts (
+        post_id      TEXT PRIMARY KEY,
+        author_id    TEXT,
+        caption      TEXT,
+        image_sha256 TEXT,
+        interests    TEXT,
+        created_at   INTEGER NOT NULL
+     );
+     CREATE INDEX posts_by_author ON posts (author_id);
+     CREATE INDEX posts_by_image ON posts (image_sha256);
+     CREATE TABLE caption_cache (
+        image_sha256 TEXT PRIMARY KEY,
+        caption      TEXT NOT NULL,
+        model        TEXT NOT NULL,
+        created_at   INTEGER NOT NULL
+     );
+     CREATE TABLE catalog (
+        kind       TEXT NOT NULL,
+        item_id    TEXT NOT NULL,
+        category   TEXT,
+        body       TEXT NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (kind, item_id)
+     );",
+];
+
+/// How long a writer waits for another process holding the write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Idle read connections kept open.
+const MAX_IDLE_READERS: usize = 8;
+
+#[derive(Debug)]
+struct Inner {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+/// Embedded SQLite storage in one file (WAL mode), safe to share between threads and
+/// between processes.
+///
+/// In-process writes go through one connection; every event is one `BEGIN IMMEDIATE`
+/// transaction, so concurrent events, from this process or another, are serialised by
+/// SQLite and none is lost. Reads use a small pool of their own connections.
+///
+/// ```
+/// use sociallens::{Engine, Post, SqliteStore};
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let dir = tempfile::tempdir().unwrap();
+/// let path = dir.path().join("sociallens.db");
+/// let engine = Engine::builder().store(SqliteStore::open(&path)?).build()?;
+/// engine.record_like("u1", Post::new("p1").with_interests(["surfboard"])).await?;
+/// drop(engine);
+/// let engine = Engine::builder().store(SqliteStore::open(&path)?).build()?;
+/// assert_eq!(engine.interests("u1", 5).await?[0].term, "surfboard");
+/// # Ok::<(), sociallens::Error>(()) }).unwrap();
+/// ```
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+fn configure(conn: &Connection) -> Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    Ok(())
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let known = MIGRATIONS.len() as i64;
+    if version > known {
+        return Err(Error::Storage {
+            message: format!(
+                "database schema version {version} is newer than this sociallens ({known}); upgrade sociallens"
+            ),
+            source: None,
+        });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        tx.execute_batch(sql)
+            .map_err(|e| Error::storage(format!("schema migration {}", i + 1), e))?;
+    }
+    tx.pragma_update(None, "user_version", known)?;
+    tx.commit()?;
+    Ok(())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file at `path` and brings its schema up to date.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        let mut writer = Connection::open(&path)
+            .map_err(|e| Error::storage(format!("opening {}", path.display()), e))?;
+        configure(&writer)?;
+        let mode: String =
+            writer.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(Error::Storage {
+                message: format!("{} cannot use WAL mode (got {mode})", path.display()),
+                source: None,
+            });
+        }
+        migrate(&mut writer)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                path,
+                writer: Mutex::new(writer),
+                readers: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Runs `f` in one immediate (write-locking) transaction, off the async threads.
+    async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        blocking(move || {
+            let mut conn = inner.writer.lock().unwrap_or_else(|p| p.into_inner());
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let out = f(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Runs `f` on a pooled read connection, off the async threads.
+    async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        blocking(move || {
+            let pooled = inner
+                .readers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .pop();
+            let conn = match pooled {
+                Some(c) => c,
+                None => {
+                    let c = Connection::open_with_flags(
+                        &inner.path,
+                        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                    )?;
+                    c.busy_timeout(BUSY_TIMEOUT)?;
+                    c
+                }
+            };
+            let out = f(&conn);
+            let mut pool = inner.readers.lock().unwrap_or_else(|p| p.into_inner());
+            if pool.len() < MAX_IDLE_READERS {
+                pool.push(conn);
+            }
+            out
+        })
+        .await
+    }
+}
+
+/// Runs blocking SQLite work on tokio's blocking pool when there is a runtime, inline otherwise.
+async fn blocking<T, F>(f: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T> + Send + 'static,
+{
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => handle.spawn_blocking(f).await?,
+        Err(_) => f(),
+    }
+}
+
+/// An events row as read, before validation.
+type EventRow = (
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    i64,
+    String,
+);
+/// A posts row as read, before validation.
+type PostRow = (
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    i64,
+);
+
+fn read_event(row: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+        row.get(5)?,
+        row.get(6)?,
+    ))
+}
+
+fn event_from_row(r: EventRow) -> Result<Event> {
+    let (id, user, kind, post, item, at, deltas) = r;
+    let corrupt = |what: &str| Error::Storage {
+        message: format!("corrupt event {id}: {what}"),
+        source: None,
+    };
+    Ok(Event {
+        id: EventId::new(id.clone()).map_err(|_| corrupt("id"))?,
+        user: UserId::new(user).map_err(|_| corrupt("user"))?,
+        kind: EventKind::parse(&kind).ok_or_else(|| corrupt("kind"))?,
+        post: post
+            .map(PostId::new)
+            .transpose()
+            .map_err(|_| corrupt("post"))?,
+        item,
+        at: Timestamp::from_millis(at),
+        deltas: serde_json::from_str::<Vec<TermDelta>>(&deltas)?,
+    })
+}
+
+const EVENT_COLUMNS: &str = "event_id, user_id, kind, post_id, item_id, at, deltas";
+
+fn interest_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<InterestRecord> {
+    Ok(InterestRecord {
+        term: row.get(0)?,
+        weight: row.get(1)?,
+        updated_at: Timestamp::from_millis(row.get(2)?),
+        count: row.get(3)?,
+        last_seen: Timestamp::from_millis(row.get(4)?),
+    })
+}
+
+struct Txn<'a, 'c> {
+    tx: &'a rusqlite::Transaction<'c>,
+}
+
+impl EventTxn for Txn<'_, '_> {
+    fn event(&mut self, id: &EventId) -> Result<Option<Event>> {
+        let row = self
+            .tx
+            .prepare_cached(&format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE event_id = ?1"
+            ))?
+            .query_row([id.as_str()], read_event)
+            .optional()?;
+        row.map(event_from_row).transpose()
+    }
+
+    fn insert_event(&mut self, e: &Event) -> Result<()> {
+        self.tx
+            .prepare_cached(&format!(
+                "INSERT INTO events ({EVENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+            ))?
+            .execute(params![
+                e.id.as_str(),
+                e.user.as_str(),
+                e.kind.as_str(),
+                e.post.as_ref().map(|p| p.as_str()),
+                e.item,
+                e.at.as_millis(),
+                serde_json::to_string(&e.deltas)?,
+            ])?;
+        Ok(())
+    }
+
+    fn active(&mut self, user: &UserId, kind: EventKind, post: &PostId) -> Result<Option<EventId>> {
+        let id: Option<String> = self
+            .tx
+            .prepare_cached(
+                "SELECT event_id FROM active_signals WHERE user_id = ?1 AND kind = ?2 AND post_id = ?3",
+            )?
+            .query_row(params![user.as_str(), kind.as_str(), post.as_str()], |r| r.get(0))
+            .optional()?;
+        id.map(EventId::new).transpose()
+    }
+
+    fn set_active(
+        &mut self,
+        user: &UserId,
+        kind: EventKind,
+        post: &PostId,
+        event: Option<&EventId>,
+    ) -> Result<()> {
+        match event {
+            Some(id) => self
+                .tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO active_signals (user_id, kind, post_id, event_id) VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![user.as_str(), kind.as_str(), post.as_str(), id.as_str()])?,
+            None => self
+                .tx
+                .prepare_cached(
+                    "DELETE FROM active_signals WHERE user_id = ?1 AND kind = ?2 AND post_id = ?3",
+                )?
+                .execute(params![user.as_str(), kind.as_str(), post.as_str()])?,
+        };
+        Ok(())
+    }
+
+    fn interest(&mut self, user: &UserId, term: &str) -> Result<Option<InterestRecord>> {
+        Ok(self
+            .tx
+            .prepare_cached(
+                "SELECT term, weight, updated_at, count, last_seen FROM interests WHERE user_id = ?1 AND term = ?2",
+            )?
+            .query_row(params![user.as_str(), term], interest_from_row)
+            .optional()?)
+    }
+
+    fn put_interest(&mut self, user: &UserId, r: &InterestRecord) -> Result<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT OR REPLACE INTO interests (user_id, term, weight, updated_at, count, last_seen)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                user.as_str(),
+                r.term,
+                r.weight,
+                r.updated_at.as_millis(),
+                r.count,
+                r.last_seen.as_millis()
+            ])?;
+        Ok(())
+    }
+
+    fn delete_interest(&mut self, user: &UserId, term: &str) -> Result<()> {
+        self.tx
+            .prepare_cached("DELETE FROM interests WHERE user_id = ?1 AND term = ?2")?
+            .execute(params![user.as_str(), term])?;
+        Ok(())
+    }
+
+    fn counting_events(&mut self, user: &UserId) -> Result<Vec<Event>> {
+        let mut stmt = self.tx.prepare_cached(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE user_id = ?1 AND kind IN ('click', 'impression')
+             UNION ALL
+             SELECT e.event_id, e.user_id, e.kind, e.post_id, e.item_id, e.at, e.deltas
+               FROM active_signals a JOIN events e ON e.event_id = a.event_id
+              WHERE a.user_id = ?1"
+        ))?;
+        let rows = stmt
+            .query_map([user.as_str()], read_event)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.into_iter().map(event_from_row).collect()
+    }
+}
+
+fn post_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<PostRow> {
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+        row.get(5)?,
+    ))
+}
+
+fn load_post(conn: &Connection, id: &str) -> Result<Option<PostRecord>> {
+    let row = conn
+        .prepare_cached(
+            "SELECT post_id, author_id, caption, image_sha256, interests, created_at FROM posts WHERE post_id = ?1",
+        )?
+        .query_row([id], post_from_row)
+        .optional()?;
+    let Some((id, author, caption, image_sha256, interests, created_at)) = row else {
+        return Ok(None);
+    };
+    Ok(Some(PostRecord {
+        id: PostId::new(id)?,
+        author: author.map(UserId::new).transpose()?,
+        caption,
+        image_sha256,
+        interests: interests.map(|s| serde_json::from_str(&s)).transpose()?,
+        created_at: Timestamp::from_millis(created_at),
+    }))
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn record_event(&self, event: Event, decay: Decay) -> Result<Recorded> {
+        self.write(move |tx| apply_event(&mut Txn { tx }, event, decay))
+            .await
+    }
+
+    async fn interests(&self, user: &UserId) -> Result<Vec<InterestRecord>> {
+        let user = user.clone();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT term, weight, updated_at, count, last_seen FROM interests WHERE user_id = ?1",
+            )?;
+            let rows = stmt
+                .query_map([user.as_str()], interest_from_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn event(&self, id: &EventId) -> Result<Option<Event>> {
+        let id = id.clone();
+        self.read(move |conn| {
+            let row = conn
+                .prepare_cached(&format!(
+                    "SELECT {EVENT_COLUMNS} FROM events WHERE event_id = ?1"
+                ))?
+                .query_row([id.as_str()], read_event)
+                .optional()?;
+            row.map(event_from_row).transpose()
+        })
+        .await
+    }
+
+    async fn put_post(&self, post: &PostRecord) -> Result<()> {
+        let post = post.clone();
+        self.write(move |tx| {
+            let merged = merge_post(load_post(tx, post.id.as_str())?, &post);
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO posts (post_id, author_id, caption, image_sha256, interests, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                merged.id.as_str(),
+                merged.author.as_ref().map(|a| a.as_str()),
+                merged.caption,
+                merged.image_sha256,
+                merged.interests.as_ref().map(serde_json::to_string).transpose()?,
+                merged.created_at.as_millis(),
+            ])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn post(&self, id: &PostId) -> Result<Option<PostRecord>> {
+        let id = id.clone();
+        self.read(move |conn| load_post(conn, id.as_str())).await
+    }
+
+    async fn cached_caption(&self, image_sha256: &str) -> Result<Option<CachedCaption>> {
+        let hash = image_sha256.to_string();
+        self.read(move |conn| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT image_sha256, caption, model, created_at FROM caption_cache WHERE image_sha256 = ?1",
+                )?
+                .query_row([hash], |r| {
+                    Ok(CachedCaption {
+                        image_sha256: r.get(0)?,
+                        caption: r.get(1)?,
+                        model: r.get(2)?,
+                        created_at: Timestamp::from_millis(r.get(3)?),
+                    })
+                })
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn put_cached_caption(&self, entry: &CachedCaption) -> Result<()> {
+        let e = entry.clone();
+        self.write(move |tx| {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO caption_cache (image_sha256, caption, model, created_at) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![e.image_sha256, e.caption, e.model, e.created_at.as_millis()])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn put_items(&self, items: &[CatalogRecord]) -> Result<()> {
+        let items = items.to_vec();
+        self.write(move |tx| {
+            let mut stmt = tx.prepare_cached(
+                "INSERT OR REPLACE INTO catalog (kind, item_id, category, body, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for i in &items {
+                stmt.execute(params![
+                    i.kind.as_str(),
+                    i.id,
+                    i.category,
+                    serde_json::to_string(&i.body)?,
+                    i.updated_at.as_millis()
+                ])?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn items(&self, kind: ItemKind) -> Result<Vec<CatalogRecord>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT item_id, category, body, updated_at FROM catalog WHERE kind = ?1 ORDER BY item_id",
+            )?;
+            let rows = stmt
+                .query_map([kind.as_str()], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get(1)?, r.get::<_, String>(2)?, r.get(3)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            rows.into_iter()
+                .map(|(id, category, body, at)| {
+                    Ok(CatalogRecord {
+                        kind,
+                        id,
+                        category,
+                        body: serde_json::from_str(&body)?,
+                        updated_at: Timestamp::from_millis(at),
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn remove_item(&self, kind: ItemKind, id: &str) -> Result<bool> {
+        let id = id.to_string();
+        self.write(move |tx| {
+            Ok(tx.execute(
+                "DELETE FROM catalog WHERE kind = ?1 AND item_id = ?2",
+                params![kind.as_str(), id],
+            )? > 0)
+        })
+        .await
+    }
+
+    async fn forget_user(&self, user: &UserId) -> Result<ForgetReport> {
+        let user = user.clone();
+        self.write(move |tx| {
+            let u = user.as_str();
+            let mut r = ForgetReport {
+                interests: tx.execute("DELETE FROM interests WHERE user_id = ?1", [u])? as u64,
+                events: tx.execute("DELETE FROM events WHERE user_id = ?1", [u])? as u64,
+                active_signals: tx.execute("DELETE FROM active_signals WHERE user_id = ?1", [u])?
+                    as u64,
+                ..ForgetReport::default()
+            };
+            let hashes: Vec<String> = tx
+                .prepare("SELECT DISTINCT image_sha256 FROM posts WHERE author_id = ?1 AND image_sha256 IS NOT NULL")?
+                .query_map([u], |row| row.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            r.posts = tx.execute("DELETE FROM posts WHERE author_id = ?1", [u])? as u64;
+            for h in hashes {
+                r.captions += tx.execute(
+                    "DELETE FROM caption_cache WHERE image_sha256 = ?1
+                       AND NOT EXISTS (SELECT 1 FROM posts WHERE image_sha256 = ?1)",
+                    [h],
+                )? as u64;
+            }
+            Ok(r)
+        })
+        .await
+    }
+}
