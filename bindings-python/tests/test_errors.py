@@ -1,0 +1,69 @@
+"""Errors arrive as typed exceptions; a Rust panic never kills the interpreter."""
+
+import pytest
+
+import sociallens
+
+
+def test_hierarchy():
+    assert issubclass(sociallens.InvalidInputError, sociallens.SocialLensError)
+    assert issubclass(sociallens.InvalidInputError, ValueError)
+    assert issubclass(sociallens.StorageError, OSError)
+    assert issubclass(sociallens.ConfigError, ValueError)
+    assert issubclass(sociallens.UnsupportedError, NotImplementedError)
+    assert issubclass(sociallens.InternalError, RuntimeError)
+    assert sociallens.InvalidInputError.__module__ == "sociallens"
+
+
+def test_invalid_input_is_value_error(engine):
+    with pytest.raises(ValueError) as e:
+        engine.record_like("", "p", interests=["x"])
+    assert isinstance(e.value, sociallens.InvalidInputError)
+    assert e.value.code == "INVALID_INPUT"
+    assert "user id is empty" in str(e.value)
+
+
+def test_conflicting_event_id_keeps_data(engine):
+    engine.record_like("u", "p", interests=["x"], event_id="e")
+    with pytest.raises(sociallens.ConflictError):
+        engine.record_like("v", "q", interests=["y"], event_id="e")
+    assert [i.term for i in engine.interests("u")] == ["x"]
+    assert engine.interests("v") == []
+
+
+def test_caption_without_extractor_is_config_error(engine):
+    with pytest.raises(sociallens.ConfigError) as e:
+        engine.record_like("u", "p", caption="a cat")
+    assert e.value.code == "CONFIG"
+
+
+def test_bad_store_urls(tmp_path):
+    with pytest.raises(sociallens.InvalidInputError):
+        sociallens.Engine("postgres://nope")
+    with pytest.raises(sociallens.UnsupportedError):
+        sociallens.Engine("dynamodb://table")
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"not a database" * 10)
+    with pytest.raises(OSError) as e:
+        sociallens.Engine(f"sqlite://{junk}")
+    assert e.value.code == "STORAGE"
+    with pytest.raises(ValueError):
+        sociallens.Engine("memory://", half_life_days=0)
+    with pytest.raises(ValueError):
+        sociallens.Engine("memory://", like_weight=-1)
+
+
+def test_wrong_types_are_type_errors(engine):
+    with pytest.raises(TypeError):
+        engine.record_like("u", "p", interests="not-a-list")
+    with pytest.raises(TypeError):
+        engine.record_like("u", "p", interests=["x"], at="yesterday")
+
+
+def test_panic_becomes_internal_error_and_engine_still_works(engine):
+    with pytest.raises(sociallens.InternalError) as e:
+        sociallens._native._panic_for_tests("boom")
+    assert "boom" in str(e.value)
+    assert e.value.code == "INTERNAL"
+    engine.record_like("u", "p", interests=["alive"])
+    assert engine.interests("u")[0].term == "alive"
