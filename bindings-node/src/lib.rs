@@ -1,1 +1,355 @@
+//! Node bindings of sociallens: thin wrappers that convert types, run core futures on the
+//! addon's runtime (every method returns a Promise) and map core errors to JS errors with a
+//! stable `code`.
 
+#![deny(clippy::all)]
+
+use chrono::{DateTime, TimeZone, Utc};
+use futures::FutureExt;
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+use sociallens as core;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::time::Duration;
+
+/// Builds the JS error for a core error: an `Error` whose `code` is the core's stable code
+/// (`INVALID_INPUT`, `CONFLICT`, `NOT_FOUND`, `CONFIG`, `STORAGE`, `MODEL`, `UNSUPPORTED`,
+/// `INTERNAL`) and whose message carries the cause chain. Must run on the JS thread.
+fn js_error(env: &Env, e: core::Error) -> napi::Error {
+    let coded = napi::Error::new(e.code(), e.full_message());
+    // SAFETY: `env` is the live environment of the JS thread this runs on, and the value
+    // is a freshly created error object.
+    let value = unsafe { JsError::from(coded).into_value(env.raw()) };
+    napi::Error::from(unsafe { Unknown::from_raw_unchecked(env.raw(), value) })
+}
+
+/// Runs a core future; a panic inside it becomes an `INTERNAL` error.
+async fn guarded<T, F>(fut: F) -> core::Result<T>
+where
+    F: Future<Output = core::Result<T>>,
+{
+    match AssertUnwindSafe(fut).catch_unwind().await {
+        Ok(r) => r,
+        Err(payload) => Err(core::Error::from_panic(&*payload)),
+    }
+}
+
+/// Runs a core future on the addon's runtime and returns a Promise of its result.
+fn promise<T, F>(env: &Env, fut: F) -> Result<PromiseRaw<'_, T>>
+where
+    T: ToNapiValue + Send + 'static,
+    F: Future<Output = core::Result<T>> + Send + 'static,
+{
+    env.spawn_future_with_callback(async move { Ok(guarded(fut).await) }, |env, r| {
+        r.map_err(|e| js_error(env, e))
+    })
+}
+
+fn to_date(t: core::Timestamp) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(t.as_millis())
+        .single()
+        .unwrap_or_default()
+}
+
+fn from_date(d: Option<DateTime<Utc>>) -> Option<core::Timestamp> {
+    d.map(|d| core::Timestamp::from_millis(d.timestamp_millis()))
+}
+
+/// How to open an engine.
+#[napi(object)]
+pub struct EngineOptions {
+    /// Store URL: `sqlite:///path/to.db` (embedded, persistent) or `memory://`.
+    pub store: String,
+    /// Half-life of interest weights in days (default 30; `Infinity` for no decay).
+    pub half_life_days: Option<f64>,
+    /// Weight a like adds (default 1).
+    pub like_weight: Option<f64>,
+    /// Weight an upload adds (default 2).
+    pub upload_weight: Option<f64>,
+    /// Weight a click adds (default 0.5).
+    pub click_weight: Option<f64>,
+    /// Weight an impression adds (default 0).
+    pub impression_weight: Option<f64>,
+}
+
+/// The post and event details of a like or an upload.
+#[napi(object)]
+pub struct PostOptions {
+    /// Encoded image bytes, captioned by the configured captioner.
+    pub image: Option<Buffer>,
+    /// The caption, if the platform has one.
+    pub caption: Option<String>,
+    /// The post's interests (needed until an extractor is configured, unless the post is known).
+    pub interests: Option<Vec<String>>,
+    /// The event id: a retry with the same id changes nothing.
+    pub event_id: Option<String>,
+    /// The post's author (likes only; an upload's author is the uploader).
+    pub author: Option<String>,
+    /// When it happened (default: now).
+    pub at: Option<DateTime<Utc>>,
+}
+
+/// Event details of an unlike.
+#[napi(object)]
+pub struct EventOptions {
+    /// The event id: a retry with the same id changes nothing.
+    pub event_id: Option<String>,
+    /// When it happened (default: now).
+    pub at: Option<DateTime<Utc>>,
+}
+
+/// The weight one event added to one term (negative for an unlike).
+#[napi(object)]
+pub struct TermDelta {
+    /// The interest term.
+    pub term: String,
+    /// The weight added.
+    pub weight: f64,
+}
+
+/// What recording an event did.
+#[napi(object)]
+pub struct EventOutcome {
+    /// The event's id (generated when none was given).
+    pub event_id: String,
+    /// `applied`, `duplicate` (id seen before), `already_active` (already liked) or `nothing_to_undo`.
+    #[napi(ts_type = "'applied' | 'duplicate' | 'already_active' | 'nothing_to_undo'")]
+    pub status: String,
+    /// The post's caption, when it has one.
+    pub caption: Option<String>,
+    /// The post's interests.
+    pub interests: Vec<String>,
+    /// What changed in the profile.
+    pub deltas: Vec<TermDelta>,
+}
+
+impl From<core::EventOutcome> for EventOutcome {
+    fn from(o: core::EventOutcome) -> Self {
+        Self {
+            event_id: o.event_id.to_string(),
+            status: o.status.as_str().to_string(),
+            caption: o.caption,
+            interests: o.interests,
+            deltas: o
+                .deltas
+                .into_iter()
+                .map(|d| TermDelta {
+                    term: d.term,
+                    weight: d.weight,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// One interest of a user, weight decayed to when it was read.
+#[napi(object)]
+pub struct Interest {
+    /// The interest term.
+    pub term: String,
+    /// Decayed weight.
+    pub weight: f64,
+    /// Signals that still count.
+    pub count: i64,
+    /// The latest signal that still counts.
+    pub last_seen: DateTime<Utc>,
+}
+
+/// Rows `forgetUser` removed.
+#[napi(object)]
+pub struct ForgetReport {
+    /// Interest rows.
+    pub interests: i64,
+    /// Events.
+    pub events: i64,
+    /// Active likes and uploads.
+    pub active_signals: i64,
+    /// Posts the user authored.
+    pub posts: i64,
+    /// Cached captions of the user's images no other post uses.
+    pub captions: i64,
+    /// All rows removed.
+    pub total: i64,
+}
+
+/// Turns likes and uploads into decaying interest profiles kept in a store.
+#[napi]
+pub struct Engine {
+    inner: core::Engine,
+}
+
+fn post_from(post_id: String, o: Option<PostOptions>) -> (core::Post, core::EventOptions) {
+    let mut post = core::Post::new(post_id);
+    let mut opts = core::EventOptions::default();
+    if let Some(o) = o {
+        post.image = o.image.map(|b| b.to_vec());
+        post.caption = o.caption;
+        post.interests = o.interests;
+        post.author = o.author;
+        opts = event_opts(o.event_id, o.at);
+    }
+    (post, opts)
+}
+
+fn event_opts(id: Option<String>, at: Option<DateTime<Utc>>) -> core::EventOptions {
+    core::EventOptions {
+        id,
+        at: from_date(at),
+    }
+}
+
+#[napi]
+impl Engine {
+    /// Opens an engine over the store named by `options.store`.
+    #[napi(constructor)]
+    pub fn new(env: &Env, options: EngineOptions) -> Result<Self> {
+        Self::open(options).map_err(|e| js_error(env, e))
+    }
+
+    /// Records that `user` liked a post.
+    #[napi(ts_return_type = "Promise<EventOutcome>")]
+    pub fn record_like<'env>(
+        &self,
+        env: &'env Env,
+        user: String,
+        post_id: String,
+        options: Option<PostOptions>,
+    ) -> Result<PromiseRaw<'env, EventOutcome>> {
+        let (post, opts) = post_from(post_id, options);
+        let engine = self.inner.clone();
+        promise(env, async move {
+            engine
+                .record_like_with(&user, post, opts)
+                .await
+                .map(Into::into)
+        })
+    }
+
+    /// Records that `user` uploaded a post (and is its author).
+    #[napi(ts_return_type = "Promise<EventOutcome>")]
+    pub fn record_upload<'env>(
+        &self,
+        env: &'env Env,
+        user: String,
+        post_id: String,
+        options: Option<PostOptions>,
+    ) -> Result<PromiseRaw<'env, EventOutcome>> {
+        let (post, opts) = post_from(post_id, options);
+        let engine = self.inner.clone();
+        promise(env, async move {
+            engine
+                .record_upload_with(&user, post, opts)
+                .await
+                .map(Into::into)
+        })
+    }
+
+    /// Takes back `user`'s like of `postId`, removing exactly what that like added.
+    #[napi(ts_return_type = "Promise<EventOutcome>")]
+    pub fn unlike<'env>(
+        &self,
+        env: &'env Env,
+        user: String,
+        post_id: String,
+        options: Option<EventOptions>,
+    ) -> Result<PromiseRaw<'env, EventOutcome>> {
+        let opts = options
+            .map(|o| event_opts(o.event_id, o.at))
+            .unwrap_or_default();
+        let engine = self.inner.clone();
+        promise(env, async move {
+            engine
+                .unlike_with(&user, &post_id, opts)
+                .await
+                .map(Into::into)
+        })
+    }
+
+    /// The user's `k` strongest interests (default 10), weights decayed to now.
+    #[napi(ts_return_type = "Promise<Array<Interest>>")]
+    pub fn interests<'env>(
+        &self,
+        env: &'env Env,
+        user: String,
+        k: Option<u32>,
+    ) -> Result<PromiseRaw<'env, Vec<Interest>>> {
+        let engine = self.inner.clone();
+        let k = k.unwrap_or(10) as usize;
+        promise(env, async move {
+            let list = engine.interests(&user, k).await?;
+            Ok(list
+                .into_iter()
+                .map(|i| Interest {
+                    term: i.term,
+                    weight: i.weight,
+                    count: i.count.min(i64::MAX as u64) as i64,
+                    last_seen: to_date(i.last_seen),
+                })
+                .collect())
+        })
+    }
+
+    /// Erases every record of the user from the store.
+    #[napi(ts_return_type = "Promise<ForgetReport>")]
+    pub fn forget_user<'env>(
+        &self,
+        env: &'env Env,
+        user: String,
+    ) -> Result<PromiseRaw<'env, ForgetReport>> {
+        let engine = self.inner.clone();
+        promise(env, async move {
+            let r = engine.forget_user(&user).await?;
+            Ok(ForgetReport {
+                total: r.total() as i64,
+                interests: r.interests as i64,
+                events: r.events as i64,
+                active_signals: r.active_signals as i64,
+                posts: r.posts as i64,
+                captions: r.captions as i64,
+            })
+        })
+    }
+}
+
+impl Engine {
+    fn open(options: EngineOptions) -> core::Result<Self> {
+        let decay = match options.half_life_days {
+            None => core::Decay::default(),
+            Some(d) if d == f64::INFINITY => core::Decay::none(),
+            Some(d) if d.is_finite() && d > 0.0 => {
+                core::Decay::half_life(Duration::from_secs_f64(d * 86_400.0))?
+            }
+            Some(d) => {
+                return Err(core::Error::InvalidInput(format!(
+                    "halfLifeDays must be > 0 (Infinity for no decay), got {d}"
+                )))
+            }
+        };
+        let defaults = core::SignalWeights::default();
+        let weights = core::SignalWeights {
+            like: options.like_weight.unwrap_or(defaults.like),
+            upload: options.upload_weight.unwrap_or(defaults.upload),
+            click: options.click_weight.unwrap_or(defaults.click),
+            impression: options.impression_weight.unwrap_or(defaults.impression),
+        };
+        let inner = core::Engine::builder()
+            .store_url(&options.store)
+            .signal_weights(weights)
+            .decay(decay)
+            .build()?;
+        Ok(Self { inner })
+    }
+}
+
+/// Panics inside the addon; the tests use it to prove a panic rejects with an `INTERNAL`
+/// error and the process survives.
+#[napi(js_name = "__panicForTests", ts_return_type = "Promise<void>")]
+pub fn panic_for_tests(env: &Env, message: String) -> Result<PromiseRaw<'_, ()>> {
+    promise(env, async move {
+        if !message.is_empty() {
+            panic!("{message}");
+        }
+        Ok(())
+    })
+}

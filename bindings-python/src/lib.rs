@@ -17,14 +17,46 @@ use std::time::Duration;
 
 /// (name, Python bases besides SocialLensError, docstring) of each exception class.
 const ERROR_CLASSES: &[(&str, &str, &str)] = &[
-    ("InvalidInputError", "ValueError", "The input is unusable: an empty id, a bad weight, an unknown post."),
-    ("ConflictError", "ValueError", "The request contradicts what is stored (an event id reused for another event)."),
-    ("NotFoundError", "LookupError", "Something that was asked for does not exist."),
-    ("ConfigError", "ValueError", "The engine is not configured for the request."),
-    ("StorageError", "OSError", "The storage backend failed; the failed operation wrote nothing."),
-    ("ModelError", "RuntimeError", "A model (captioner, extractor, embedder) failed."),
-    ("UnsupportedError", "NotImplementedError", "Not supported by this backend or build."),
-    ("InternalError", "RuntimeError", "A bug in sociallens, such as a caught panic. Please report it."),
+    (
+        "InvalidInputError",
+        "ValueError",
+        "The input is unusable: an empty id, a bad weight, an unknown post.",
+    ),
+    (
+        "ConflictError",
+        "ValueError",
+        "The request contradicts what is stored (an event id reused for another event).",
+    ),
+    (
+        "NotFoundError",
+        "LookupError",
+        "Something that was asked for does not exist.",
+    ),
+    (
+        "ConfigError",
+        "ValueError",
+        "The engine is not configured for the request.",
+    ),
+    (
+        "StorageError",
+        "OSError",
+        "The storage backend failed; the failed operation wrote nothing.",
+    ),
+    (
+        "ModelError",
+        "RuntimeError",
+        "A model (captioner, extractor, embedder) failed.",
+    ),
+    (
+        "UnsupportedError",
+        "NotImplementedError",
+        "Not supported by this backend or build.",
+    ),
+    (
+        "InternalError",
+        "RuntimeError",
+        "A bug in sociallens, such as a caught panic. Please report it.",
+    ),
 ];
 
 static BASE_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
@@ -57,7 +89,8 @@ fn error_types(py: Python<'_>) -> PyResult<&Vec<Py<PyType>>> {
                 let dict = PyDict::new(py);
                 dict.set_item("__module__", "sociallens")?;
                 dict.set_item("__doc__", *doc)?;
-                let bases = PyTuple::new(py, [base.clone().into_any(), builtins.getattr(*std_base)?])?;
+                let bases =
+                    PyTuple::new(py, [base.clone().into_any(), builtins.getattr(*std_base)?])?;
                 let ty = builtins.getattr("type")?.call1((*name, bases, dict))?;
                 Ok(ty.cast_into::<PyType>()?.unbind())
             })
@@ -83,7 +116,10 @@ fn to_py_err(err: core::Error) -> PyErr {
     Python::attach(|py| {
         let build = || -> PyResult<PyErr> {
             let name = class_for(err.code());
-            let idx = ERROR_CLASSES.iter().position(|(n, _, _)| *n == name).unwrap_or(ERROR_CLASSES.len() - 1);
+            let idx = ERROR_CLASSES
+                .iter()
+                .position(|(n, _, _)| *n == name)
+                .unwrap_or(ERROR_CLASSES.len() - 1);
             let ty = error_types(py)?[idx].bind(py).clone();
             let exc = ty.call1((err.full_message(),))?;
             exc.setattr("code", err.code())?;
@@ -134,12 +170,17 @@ fn from_time(at: Option<&Bound<'_, PyAny>>) -> PyResult<Option<core::Timestamp>>
     let secs: f64 = if at.hasattr("timestamp")? {
         at.call_method0("timestamp")?.extract()?
     } else {
-        at.extract()
-            .map_err(|_| PyTypeError::new_err("`at` must be a datetime or seconds since the epoch"))?
+        at.extract().map_err(|_| {
+            PyTypeError::new_err("`at` must be a datetime or seconds since the epoch")
+        })?
     };
     core::Timestamp::from_secs_f64(secs)
         .map(Some)
-        .ok_or_else(|| to_py_err(core::Error::InvalidInput(format!("`at` is out of range: {secs}"))))
+        .ok_or_else(|| {
+            to_py_err(core::Error::InvalidInput(format!(
+                "`at` is out of range: {secs}"
+            )))
+        })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -158,7 +199,10 @@ struct Interest {
 #[pymethods]
 impl Interest {
     fn __repr__(&self) -> String {
-        format!("Interest(term={:?}, weight={:.4}, count={})", self.term, self.weight, self.count)
+        format!(
+            "Interest(term={:?}, weight={:.4}, count={})",
+            self.term, self.weight, self.count
+        )
     }
 
     fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
@@ -332,7 +376,10 @@ impl Engine {
             at: from_time(at.as_ref())?,
         };
         let engine = self.inner.clone();
-        run(py, async move { engine.record_like_with(&user, post, opts).await }).map(Into::into)
+        run(py, async move {
+            engine.record_like_with(&user, post, opts).await
+        })
+        .map(Into::into)
     }
 
     /// Records that `user` uploaded a post (and is its author).
@@ -355,7 +402,10 @@ impl Engine {
             at: from_time(at.as_ref())?,
         };
         let engine = self.inner.clone();
-        run(py, async move { engine.record_upload_with(&user, post, opts).await }).map(Into::into)
+        run(py, async move {
+            engine.record_upload_with(&user, post, opts).await
+        })
+        .map(Into::into)
     }
 
     /// Takes back `user`'s like of `post_id`, removing exactly what that like added.
@@ -373,7 +423,10 @@ impl Engine {
             at: from_time(at.as_ref())?,
         };
         let engine = self.inner.clone();
-        run(py, async move { engine.unlike_with(&user, &post_id, opts).await }).map(Into::into)
+        run(py, async move {
+            engine.unlike_with(&user, &post_id, opts).await
+        })
+        .map(Into::into)
     }
 
     /// The user's `k` strongest interests, weights decayed to now.
@@ -381,7 +434,9 @@ impl Engine {
     fn interests(&self, py: Python<'_>, user: String, k: usize) -> PyResult<Vec<Interest>> {
         let engine = self.inner.clone();
         let list = run(py, async move { engine.interests(&user, k).await })?;
-        list.into_iter().map(|i| Interest::from_core(py, i)).collect()
+        list.into_iter()
+            .map(|i| Interest::from_core(py, i))
+            .collect()
     }
 
     /// Erases every record of the user from the store.

@@ -46,3 +46,8 @@ pub use store::{
     PostRecord, Recorded, SqliteStore, Store,
 };
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};
+
+/// The README's Rust examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

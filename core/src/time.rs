@@ -54,6 +54,21 @@ impl Timestamp {
                 .saturating_add(d.as_millis().min(i64::MAX as u128) as i64),
         )
     }
+
+    /// This time moved back by `d` (saturating).
+    ///
+    /// ```
+    /// use sociallens::Timestamp;
+    /// use std::time::Duration;
+    /// let t = Timestamp::from_millis(5_000);
+    /// assert_eq!(t.minus(Duration::from_secs(2)).plus(Duration::from_secs(2)), t);
+    /// ```
+    pub fn minus(self, d: Duration) -> Self {
+        Self(
+            self.0
+                .saturating_sub(d.as_millis().min(i64::MAX as u128) as i64),
+        )
+    }
 }
 
 impl fmt::Display for Timestamp {

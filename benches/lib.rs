@@ -1,0 +1,1 @@
+//! Benchmarks of sociallens: `cargo bench -p sociallens-benches`.

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Runs every check and test: formatting, clippy, Rust (unit, doc, integration), Python
+# (pytest on the built wheel), Node (node:test on the built addon), stub/.d.ts freshness.
+# Works on a fresh machine with Rust, Python 3.11 and Node 20: it installs what it needs
+# into .venv/ and bindings-node/node_modules/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+# One target directory for cargo, maturin and the napi CLI (which always passes --target).
+export CARGO_BUILD_TARGET=x86_64-unknown-linux-gnu
+export CARGO_TERM_COLOR=never
+LOGS=$(mktemp -d)
+step() { printf '\n==> %s\n' "$*"; }
+
+step "Python tools (.venv)"
+if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
+.venv/bin/pip install --quiet --disable-pip-version-check -r bindings-python/requirements-dev.txt
+
+step "Node tools (bindings-node/node_modules)"
+(cd bindings-node && npm ci --no-audit --no-fund --loglevel=error)
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+step "Rust tests"
+cargo test --workspace --exclude sociallens-python --exclude sociallens-node 2>&1 | tee "$LOGS/rust.log"
+
+step "Python: build the extension into .venv, run pytest"
+(cd bindings-python && VIRTUAL_ENV="$ROOT/.venv" PATH="$ROOT/.venv/bin:$PATH" maturin develop --quiet)
+.venv/bin/python -m pytest bindings-python/tests -q -p no:cacheprovider 2>&1 | tee "$LOGS/py.log"
+
+step "Node: build the addon, check index.d.ts is fresh, run node --test"
+cp bindings-node/index.d.ts "$LOGS/index.d.ts.committed"
+(cd bindings-node && npx napi build --platform --js index.js --dts index.d.ts)
+if ! diff -u "$LOGS/index.d.ts.committed" bindings-node/index.d.ts; then
+    echo "bindings-node/index.d.ts is stale: commit the regenerated file" >&2
+    exit 1
+fi
+(cd bindings-node && node --test __test__/) 2>&1 | tee "$LOGS/node.log"
+
+step "Summary"
+rust_pass=$(grep -Eo 'test result: ok\. [0-9]+ passed' "$LOGS/rust.log" | awk '{s+=$4} END {print s+0}')
+py_pass=$(grep -Eo '[0-9]+ passed' "$LOGS/py.log" | tail -1 | awk '{print $1+0}')
+node_pass=$(grep -E '^# pass ' "$LOGS/node.log" | awk '{print $3+0}')
+node_fail=$(grep -E '^# fail ' "$LOGS/node.log" | awk '{print $3+0}')
+echo "Rust:   ${rust_pass} passed"
+echo "Python: ${py_pass} passed"
+echo "Node:   ${node_pass} passed, ${node_fail} failed"
+total=$((rust_pass + py_pass + node_pass))
+echo "${total} passed, ${node_fail} failed"
