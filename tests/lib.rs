@@ -377,7 +377,7 @@ pub async fn bad_input_is_refused_and_loses_nothing(h: &dyn Harness) {
             .await,
         engine.record_like("u", Post::new("unknown-post")).await,
         engine
-            .record_like("u", Post::new("p3").with_caption("a cat"))
+            .record_like("u", Post::new("p3").with_image(b"no captioner".to_vec()))
             .await,
     ];
     let codes: Vec<_> = cases
@@ -409,7 +409,8 @@ macro_rules! conformance_suite {
             forget_user_leaves_nothing,
             data_survives_reopen,
             same_image_is_captioned_once,
-            bad_input_is_refused_and_loses_nothing
+            bad_input_is_refused_and_loses_nothing,
+            captions_are_read_by_the_default_extractor
         );
     };
     (@tests $make:expr; $($name:ident),*) => {
@@ -421,4 +422,34 @@ macro_rules! conformance_suite {
             }
         )*
     };
+}
+
+/// Captions without interests go through the default noun extractor, and the extracted
+/// interests are stored with the post for later likes.
+pub async fn captions_are_read_by_the_default_extractor(h: &dyn Harness) {
+    let engine = engine_at(h.open(), Arc::new(ManualClock::new(T0)));
+    let out = engine
+        .record_like(
+            "reader",
+            Post::new("caption-only")
+                .with_caption("two giraffes standing next to a red fire hydrant"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.interests, ["giraffe", "fire hydrant"]);
+    let again = engine
+        .record_like("other", Post::new("caption-only"))
+        .await
+        .unwrap();
+    assert_eq!(again.interests, out.interests);
+    let strict = Engine::builder()
+        .shared_store(h.open())
+        .no_extractor()
+        .build()
+        .unwrap();
+    let err = strict
+        .record_like("u", Post::new("fresh").with_caption("a cat"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "CONFIG");
 }

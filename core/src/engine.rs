@@ -5,7 +5,7 @@ use crate::caption::{image_sha256, Captioner};
 use crate::domain::{Event, EventKind, Interest, InterestProfile, Post, TermDelta};
 use crate::error::{Error, Result};
 use crate::ids::{EventId, PostId, UserId};
-use crate::interests::{normalize_terms, InterestExtractor};
+use crate::interests::{normalize_terms, InterestExtractor, NounExtractor};
 use crate::profile::{self, Decay, SignalWeights};
 use crate::store::{open_store, CachedCaption, EventStatus, ForgetReport, PostRecord, Store};
 use crate::time::{Clock, SystemClock, Timestamp};
@@ -78,10 +78,10 @@ struct Inner {
 /// Cheap to clone; clones share everything.
 ///
 /// A post's interests come, in order of preference, from the post itself
-/// ([`Post::with_interests`]), from the store (a post seen before), or from the configured
-/// [`InterestExtractor`] applied to the caption (given, stored, or made by the configured
-/// [`Captioner`] from the image). With none of these the engine returns
-/// [`Error::Config`] instead of guessing.
+/// ([`Post::with_interests`]), from the store (a post seen before), or from the
+/// [`InterestExtractor`] (by default [`NounExtractor::default`]) applied to the caption
+/// (given, stored, or made by the configured [`Captioner`] from the image). With none of
+/// these the engine returns [`Error::Config`] or [`Error::InvalidInput`] instead of guessing.
 ///
 /// ```
 /// use sociallens::{Engine, Post};
@@ -130,6 +130,7 @@ pub struct EngineBuilder {
     store_url: Option<String>,
     captioner: Option<Arc<dyn Captioner>>,
     extractor: Option<Arc<dyn InterestExtractor>>,
+    no_extractor: bool,
     weights: SignalWeights,
     decay: Option<Decay>,
     clock: Option<Arc<dyn Clock>>,
@@ -178,6 +179,14 @@ impl EngineBuilder {
         self
     }
 
+    /// No extractor: every post must come with its interests (or be known to the store).
+    /// Without this, captions are read by [`NounExtractor::default`].
+    pub fn no_extractor(mut self) -> Self {
+        self.no_extractor = true;
+        self.extractor = None;
+        self
+    }
+
     /// Weights of likes, uploads, clicks and impressions.
     pub fn signal_weights(mut self, weights: SignalWeights) -> Self {
         self.weights = weights;
@@ -218,7 +227,11 @@ impl EngineBuilder {
             inner: Arc::new(Inner {
                 store,
                 captioner: self.captioner,
-                extractor: self.extractor,
+                extractor: match (self.extractor, self.no_extractor) {
+                    (Some(e), _) => Some(e),
+                    (None, true) => None,
+                    (None, false) => Some(Arc::new(NounExtractor::default())),
+                },
                 weights: self.weights,
                 decay: self.decay.unwrap_or_default(),
                 clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),

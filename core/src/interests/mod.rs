@@ -1,7 +1,19 @@
 //! Interests: the terms a caption is about.
 //!
-//! The engine accepts any [`InterestExtractor`]. Interests given explicitly on a
+//! [`NounExtractor`] is the built-in extractor (pure Rust, data embedded in the crate, no
+//! download). The engine accepts any [`InterestExtractor`]; interests given explicitly on a
 //! [`Post`](crate::Post) go through [`normalize_terms`] and bypass extraction.
+
+mod extract;
+pub mod tagger;
+pub mod tokenize;
+pub mod wordnet;
+
+pub use extract::{
+    default_stoplist, Mode, Noun, NounExtractor, TaggedWord, BACKGROUND_NOUNS, EXTRA_COMPOUNDS,
+    PERSON_NOUNS, STRUCTURAL_NOUNS,
+};
+pub use tagger::PerceptronTagger;
 
 use crate::error::{Error, Result};
 

@@ -1,0 +1,399 @@
+//! An averaged-perceptron part-of-speech tagger with NLTK's feature templates, normalisation,
+//! tag dictionary and tie-breaking (the tagger TextBlob uses).
+//!
+//! Features are hashed (FNV-1a, 64-bit) as they are built, so tagging allocates almost
+//! nothing; the model keeps the weights of each feature contiguous.
+
+use crate::error::{Error, Result};
+use std::collections::HashMap;
+use std::path::Path;
+
+const START: [&str; 2] = ["-START-", "-START2-"];
+const END: [&str; 2] = ["-END-", "-END2-"];
+
+/// The model embedded in the crate: textblob-aptagger 0.2.0's weights (MIT), converted by
+/// `scripts/build_interest_data.py`.
+static EMBEDDED: &[u8] = include_bytes!("../../data/aptagger-0.2.0.bin");
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+struct Fnv(u64);
+
+impl Fnv {
+    fn new() -> Self {
+        Fnv(FNV_OFFSET)
+    }
+    fn bytes(mut self, b: &[u8]) -> Self {
+        for &x in b {
+            self.0 ^= x as u64;
+            self.0 = self.0.wrapping_mul(FNV_PRIME);
+        }
+        self
+    }
+    /// Appends `" " + part`, as Python's `" ".join` would.
+    fn part(self, s: &str) -> Self {
+        self.bytes(b" ").bytes(s.as_bytes())
+    }
+}
+
+/// Hash of a feature string ("name arg1 arg2").
+pub(crate) fn feature_hash(feature: &str) -> u64 {
+    Fnv::new().bytes(feature.as_bytes()).0
+}
+
+/// A trained averaged-perceptron tagger.
+///
+/// ```
+/// use sociallens::interests::tagger::PerceptronTagger;
+/// let tagger = PerceptronTagger::embedded();
+/// let tags = tagger.tag(&["a", "dog", "sitting", "on", "a", "bench"]);
+/// assert_eq!(tags, ["DT", "NN", "VBG", "IN", "DT", "NN"]);
+/// ```
+#[derive(Clone)]
+pub struct PerceptronTagger {
+    /// Tags, sorted, so that a higher index is the alphabetically larger tag.
+    classes: Vec<String>,
+    tagdict: HashMap<String, u8>,
+    /// feature hash → range in `entries`.
+    features: HashMap<u64, (u32, u32)>,
+    entries: Vec<(u8, f64)>,
+}
+
+impl std::fmt::Debug for PerceptronTagger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PerceptronTagger")
+            .field("classes", &self.classes.len())
+            .field("tagdict", &self.tagdict.len())
+            .field("features", &self.features.len())
+            .finish()
+    }
+}
+
+struct Reader<'a> {
+    b: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+        let end = self.at.checked_add(n).filter(|&e| e <= self.b.len());
+        let end = end.ok_or_else(|| Error::Model("tagger model is truncated".into()))?;
+        let s = &self.b[self.at..end];
+        self.at = end;
+        Ok(s)
+    }
+    fn u8(&mut self) -> Result<u8> {
+        Ok(self.take(1)?[0])
+    }
+    fn u16(&mut self) -> Result<u16> {
+        Ok(u16::from_le_bytes(
+            self.take(2)?.try_into().unwrap_or_default(),
+        ))
+    }
+    fn u32(&mut self) -> Result<u32> {
+        Ok(u32::from_le_bytes(
+            self.take(4)?.try_into().unwrap_or_default(),
+        ))
+    }
+    fn u64(&mut self) -> Result<u64> {
+        Ok(u64::from_le_bytes(
+            self.take(8)?.try_into().unwrap_or_default(),
+        ))
+    }
+    fn str(&mut self, n: usize) -> Result<String> {
+        String::from_utf8(self.take(n)?.to_vec())
+            .map_err(|_| Error::Model("tagger model has invalid UTF-8".into()))
+    }
+    fn zigzag(&mut self) -> Result<i64> {
+        let mut z: u64 = 0;
+        for shift in (0..64).step_by(7) {
+            let b = self.u8()?;
+            z |= ((b & 0x7f) as u64) << shift;
+            if b & 0x80 == 0 {
+                return Ok(((z >> 1) as i64) ^ -((z & 1) as i64));
+            }
+        }
+        Err(Error::Model("tagger model has a bad varint".into()))
+    }
+}
+
+impl PerceptronTagger {
+    /// The embedded model (textblob-aptagger 0.2.0, MIT). Parsed once per call; keep it.
+    pub fn embedded() -> Self {
+        Self::from_bytes(EMBEDDED).expect("the embedded tagger model is valid")
+    }
+
+    /// Reads the compact binary format written by `scripts/build_interest_data.py`.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let mut r = Reader { b: bytes, at: 0 };
+        if r.take(4)? != b"SLPT" || r.u8()? != 1 {
+            return Err(Error::Model(
+                "not a sociallens tagger model (version 1)".into(),
+            ));
+        }
+        let n = r.u8()? as usize;
+        let mut classes = Vec::with_capacity(n);
+        for _ in 0..n {
+            let len = r.u8()? as usize;
+            classes.push(r.str(len)?);
+        }
+        let n = r.u32()? as usize;
+        let mut tagdict = HashMap::with_capacity(n);
+        for _ in 0..n {
+            let len = r.u16()? as usize;
+            let word = r.str(len)?;
+            tagdict.insert(word, r.u8()?);
+        }
+        let n = r.u32()? as usize;
+        let mut features = HashMap::with_capacity(n);
+        let mut entries = Vec::with_capacity(n * 4);
+        for _ in 0..n {
+            let h = r.u64()?;
+            let k = r.u8()? as usize;
+            let start = entries.len() as u32;
+            for _ in 0..k {
+                let class = r.u8()?;
+                let milli = r.zigzag()?;
+                // Division gives the same double Python parsed from the 3-decimal weight.
+                entries.push((class, milli as f64 / 1000.0));
+            }
+            features.insert(h, (start, entries.len() as u32));
+        }
+        let tagger = Self {
+            classes,
+            tagdict,
+            features,
+            entries,
+        };
+        tagger.check()?;
+        Ok(tagger)
+    }
+
+    /// Loads NLTK's averaged-perceptron model exported as JSON: a folder with
+    /// `weights.json` (feature → {tag: weight}), `tagdict.json` (word → tag) and
+    /// `classes.json` (the tags). With NLTK's own model, [`NounExtractor::textblob`]
+    /// reproduces TextBlob exactly.
+    ///
+    /// [`NounExtractor::textblob`]: crate::interests::NounExtractor::textblob
+    pub fn from_nltk_json(dir: impl AsRef<Path>) -> Result<Self> {
+        let dir = dir.as_ref();
+        let read = |name: &str| -> Result<serde_json::Value> {
+            let path = dir.join(name);
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                Error::Model(format!("cannot read tagger file {}: {e}", path.display()))
+            })?;
+            serde_json::from_str(&text)
+                .map_err(|e| Error::Model(format!("{} is not valid JSON: {e}", path.display())))
+        };
+        let bad = |what: &str| Error::Model(format!("tagger JSON: {what}"));
+        let mut classes: Vec<String> = read("classes.json")?
+            .as_array()
+            .ok_or_else(|| bad("classes.json is not a list"))?
+            .iter()
+            .map(|v| {
+                v.as_str()
+                    .map(String::from)
+                    .ok_or_else(|| bad("a class is not a string"))
+            })
+            .collect::<Result<_>>()?;
+        classes.sort();
+        classes.dedup();
+        let index = |tag: &str| -> Result<u8> {
+            classes
+                .binary_search_by(|c| c.as_str().cmp(tag))
+                .map(|i| i as u8)
+                .map_err(|_| bad(&format!("unknown tag {tag}")))
+        };
+        let mut tagdict = HashMap::new();
+        for (word, tag) in read("tagdict.json")?
+            .as_object()
+            .ok_or_else(|| bad("tagdict.json is not an object"))?
+        {
+            let tag = tag
+                .as_str()
+                .ok_or_else(|| bad("a tagdict tag is not a string"))?;
+            tagdict.insert(word.clone(), index(tag)?);
+        }
+        let mut features = HashMap::new();
+        let mut entries = Vec::new();
+        for (feat, per_class) in read("weights.json")?
+            .as_object()
+            .ok_or_else(|| bad("weights.json is not an object"))?
+        {
+            let start = entries.len() as u32;
+            for (tag, w) in per_class
+                .as_object()
+                .ok_or_else(|| bad("a feature's weights are not an object"))?
+            {
+                let w = w.as_f64().ok_or_else(|| bad("a weight is not a number"))?;
+                entries.push((index(tag)?, w));
+            }
+            features.insert(feature_hash(feat), (start, entries.len() as u32));
+        }
+        let tagger = Self {
+            classes,
+            tagdict,
+            features,
+            entries,
+        };
+        tagger.check()?;
+        Ok(tagger)
+    }
+
+    fn check(&self) -> Result<()> {
+        if self.classes.is_empty() || self.classes.len() > 255 {
+            return Err(Error::Model(
+                "tagger model has no (or too many) classes".into(),
+            ));
+        }
+        let n = self.classes.len() as u8;
+        if self.entries.iter().any(|(c, _)| *c >= n) || self.tagdict.values().any(|c| *c >= n) {
+            return Err(Error::Model(
+                "tagger model refers to an unknown class".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The tag names, sorted.
+    pub fn classes(&self) -> &[String] {
+        &self.classes
+    }
+
+    /// Tags one sentence's tokens (punctuation included: it is context).
+    pub fn tag<S: AsRef<str>>(&self, tokens: &[S]) -> Vec<&str> {
+        self.tag_ids(tokens)
+            .into_iter()
+            .map(|c| self.classes[c as usize].as_str())
+            .collect()
+    }
+
+    /// Like [`tag`](Self::tag), returning class indexes.
+    pub(crate) fn tag_ids<S: AsRef<str>>(&self, tokens: &[S]) -> Vec<u8> {
+        let mut context: Vec<String> = Vec::with_capacity(tokens.len() + 4);
+        context.extend(START.iter().map(|s| s.to_string()));
+        context.extend(tokens.iter().map(|t| normalize(t.as_ref())));
+        context.extend(END.iter().map(|s| s.to_string()));
+        let mut out = Vec::with_capacity(tokens.len());
+        let (mut prev, mut prev2) = (START[0], START[1]);
+        let mut scores = vec![0f64; self.classes.len()];
+        for (i, word) in tokens.iter().enumerate() {
+            let word = word.as_ref();
+            let class = match self.tagdict.get(word) {
+                Some(&c) => c,
+                None => self.predict(i + 2, word, &context, prev, prev2, &mut scores),
+            };
+            out.push(class);
+            prev2 = prev;
+            prev = self.classes[class as usize].as_str();
+        }
+        out
+    }
+
+    fn predict(
+        &self,
+        i: usize,
+        word: &str,
+        context: &[String],
+        prev: &str,
+        prev2: &str,
+        scores: &mut [f64],
+    ) -> u8 {
+        scores.iter_mut().for_each(|s| *s = 0.0);
+        let f = Fnv::new;
+        // The order matters: scores accumulate in floating point in this order.
+        let hashes = [
+            f().bytes(b"bias").0,
+            f().bytes(b"i suffix").part(suffix3(word)).0,
+            f().bytes(b"i pref1").part(first_char(word)).0,
+            f().bytes(b"i-1 tag").part(prev).0,
+            f().bytes(b"i-2 tag").part(prev2).0,
+            f().bytes(b"i tag+i-2 tag").part(prev).part(prev2).0,
+            f().bytes(b"i word").part(&context[i]).0,
+            f().bytes(b"i-1 tag+i word").part(prev).part(&context[i]).0,
+            f().bytes(b"i-1 word").part(&context[i - 1]).0,
+            f().bytes(b"i-1 suffix").part(suffix3(&context[i - 1])).0,
+            f().bytes(b"i-2 word").part(&context[i - 2]).0,
+            f().bytes(b"i+1 word").part(&context[i + 1]).0,
+            f().bytes(b"i+1 suffix").part(suffix3(&context[i + 1])).0,
+            f().bytes(b"i+2 word").part(&context[i + 2]).0,
+        ];
+        for h in hashes {
+            if let Some(&(s, e)) = self.features.get(&h) {
+                for &(class, w) in &self.entries[s as usize..e as usize] {
+                    scores[class as usize] += w;
+                }
+            }
+        }
+        // max over (score, label): ties go to the alphabetically larger tag.
+        let mut best = 0usize;
+        for (c, &s) in scores.iter().enumerate() {
+            if s >= scores[best] {
+                best = c;
+            }
+        }
+        best as u8
+    }
+}
+
+/// The last three characters (Python's `word[-3:]`).
+fn suffix3(s: &str) -> &str {
+    match s.char_indices().rev().nth(2) {
+        Some((i, _)) => &s[i..],
+        None => s,
+    }
+}
+
+fn first_char(s: &str) -> &str {
+    s.chars().next().map(|c| &s[..c.len_utf8()]).unwrap_or("")
+}
+
+/// NLTK's normalisation of context words.
+fn normalize(word: &str) -> String {
+    let mut chars = word.chars();
+    let first = chars.next();
+    if word.contains('-') && first != Some('-') {
+        "!HYPHEN".into()
+    } else if !word.is_empty() && word.chars().all(|c| c.is_numeric()) && word.chars().count() == 4
+    {
+        "!YEAR".into()
+    } else if first.is_some_and(|c| c.is_numeric()) {
+        "!DIGITS".into()
+    } else {
+        word.to_lowercase()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn helpers_match_python() {
+        assert_eq!(suffix3("surfboard"), "ard");
+        assert_eq!(suffix3("ok"), "ok");
+        assert_eq!(suffix3("café"), "afé");
+        assert_eq!(normalize("t-shirt"), "!HYPHEN");
+        assert_eq!(normalize("-x"), "-x");
+        assert_eq!(normalize("1999"), "!YEAR");
+        assert_eq!(normalize("3rd"), "!DIGITS");
+        assert_eq!(normalize("Dog"), "dog");
+        assert_eq!(first_char("é1"), "é");
+    }
+
+    #[test]
+    fn bad_models_are_typed_errors() {
+        assert!(PerceptronTagger::from_bytes(b"").is_err());
+        assert!(PerceptronTagger::from_bytes(b"SLPT\x01\x05").is_err());
+        let mut truncated = EMBEDDED.to_vec();
+        truncated.truncate(EMBEDDED.len() / 2);
+        assert!(PerceptronTagger::from_bytes(&truncated).is_err());
+        assert!(PerceptronTagger::from_nltk_json("/nonexistent").is_err());
+    }
+
+    #[test]
+    fn empty_input() {
+        assert!(PerceptronTagger::embedded().tag::<&str>(&[]).is_empty());
+    }
+}
