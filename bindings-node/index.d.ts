@@ -35,6 +35,11 @@ export declare function __panicForTests(message: string): Promise<void>
 export interface EngineOptions {
   /** Store URL: `sqlite:///path/to.db` (embedded, persistent) or `memory://`. */
   store: string
+  /**
+   * How captions become interests: `interests` (default: lemmas, compounds, no filler),
+   * `textblob` (the prototype's nouns) or `none` (every post must bring its interests).
+   */
+  extractor?: 'interests' | 'textblob' | 'none'
   /** Half-life of interest weights in days (default 30; `Infinity` for no decay). */
   halfLifeDays?: number
   /** Weight a like adds (default 1). */
@@ -68,6 +73,15 @@ export interface EventOutcome {
   /** What changed in the profile. */
   deltas: Array<TermDelta>
 }
+
+/**
+ * The interests of each caption, computed off the main thread.
+ *
+ * `mode` is `interests` (default: lowercase lemmas, whole compounds, no filler) or
+ * `textblob` (the prototype's TextBlob nouns; exact when `nltkModelDir` points at NLTK's
+ * averaged-perceptron model exported as JSON).
+ */
+export declare function extractInterests(captions: Array<string>, mode?: 'interests' | 'textblob', nltkModelDir?: string | undefined | null): Promise<Array<Array<string>>>
 
 /** Rows `forgetUser` removed. */
 export interface ForgetReport {
@@ -103,7 +117,7 @@ export interface PostOptions {
   image?: Buffer
   /** The caption, if the platform has one. */
   caption?: string
-  /** The post's interests (needed until an extractor is configured, unless the post is known). */
+  /** The post's interests; when absent they come from the store (a post seen before) or are extracted from the caption. */
   interests?: Array<string>
   /** The event id: a retry with the same id changes nothing. */
   eventId?: string

@@ -5,8 +5,9 @@
 //! cargo run -p sociallens-examples --example quickstart -- [path/to/sociallens.db]
 //! ```
 //!
-//! Each line is one event; `days_ago` backdates it so the decay shows. Posts carry their
-//! interests explicitly (a post liked again needs only its id); captions are kept with them.
+//! Each line is one event; `days_ago` backdates it so the decay shows. The engine extracts
+//! each caption's interests (lemmas, compounds, no filler); a post liked again needs only its
+//! id. Pass captions only: image captioning plugs in through the `Captioner` trait.
 
 use serde::Deserialize;
 use sociallens::{days, Engine, EventOptions, Post, SqliteStore};
@@ -18,7 +19,6 @@ struct Line {
     post: String,
     days_ago: f64,
     caption: Option<String>,
-    interests: Option<Vec<String>>,
 }
 
 #[tokio::main]
@@ -40,7 +40,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let opts = EventOptions::id(format!("demo-{n}")).at(now.minus(days(line.days_ago)));
         let mut post = Post::new(&line.post);
         post.caption = line.caption;
-        post.interests = line.interests;
         let outcome = match line.event.as_str() {
             "like" => engine.record_like_with(&line.user, post, opts).await?,
             "upload" => engine.record_upload_with(&line.user, post, opts).await?,
@@ -48,12 +47,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             other => return Err(format!("line {}: unknown event {other:?}", n + 1).into()),
         };
         println!(
-            "{:>6} {:<6} {:<4} {:<15} {}",
+            "{:>6} {:<5} {:<4} {:<15} {:<48} -> {}",
             line.event,
             line.user,
             line.post,
             outcome.status.as_str(),
-            outcome.caption.unwrap_or_default()
+            outcome.caption.unwrap_or_default(),
+            outcome.interests.join(", ")
         );
         if !users.contains(&line.user) {
             users.push(line.user);

@@ -16,10 +16,10 @@ Usage: python3 scripts/build_interest_data.py --pickle PATH/trontagger-0.1.0.pic
            [--wordnet /usr/share/wordnet] [--out core/data]
 
 Binary tagger format (little endian), read by core/src/interests/tagger.rs:
-  b"SLPT" u8 version(=1)
+  b"SLPT" u8 version(=2)
   u8 n_classes, then per class: u8 len, utf-8 bytes       (classes sorted by label)
   u32 n_tagdict, then per entry: u16 len, utf-8 word, u8 class
-  u32 n_features, then per feature (sorted by hash): u64 fnv1a64(feature string),
+  u32 n_features, then per feature (sorted by hash): u64 feature_hash(feature string),
       u8 n, then n x (u8 class, zigzag-LEB128 weight in thousandths)
 """
 
@@ -28,15 +28,22 @@ import pickle
 import struct
 from pathlib import Path
 
-FNV_OFFSET = 0xCBF29CE484222325
-FNV_PRIME = 0x100000001B3
+M64 = 0xFFFFFFFFFFFFFFFF
+K = 0x517CC1B727220A95
 
 
-def fnv1a64(data: bytes) -> int:
-    h = FNV_OFFSET
-    for b in data:
-        h ^= b
-        h = (h * FNV_PRIME) & 0xFFFFFFFFFFFFFFFF
+def feature_hash(data: bytes) -> int:
+    """8 bytes at a time: xor, multiply, xor-shift; then murmur3's finaliser (see tagger.rs)."""
+    h = len(data)
+    for i in range(0, len(data), 8):
+        chunk = int.from_bytes(data[i:i + 8].ljust(8, b"\0"), "little")
+        h = (h ^ chunk) * K & M64
+        h ^= h >> 29
+    h ^= h >> 33
+    h = h * 0xFF51AFD7ED558CCD & M64
+    h ^= h >> 33
+    h = h * 0xC4CEB9FE1A85EC53 & M64
+    h ^= h >> 33
     return h
 
 
@@ -60,7 +67,7 @@ def build_tagger(pickle_path: Path, out: Path) -> None:
     classes = sorted(classes)
     index = {c: i for i, c in enumerate(classes)}
     buf = bytearray(b"SLPT")
-    buf.append(1)
+    buf.append(2)
     buf.append(len(classes))
     for c in classes:
         b = c.encode()
@@ -74,7 +81,7 @@ def build_tagger(pickle_path: Path, out: Path) -> None:
     feats = []
     seen = {}
     for feat, per_class in weights.items():
-        h = fnv1a64(feat.encode())
+        h = feature_hash(feat.encode())
         if h in seen:
             raise SystemExit(f"hash collision: {feat!r} and {seen[h]!r}")
         seen[h] = feat

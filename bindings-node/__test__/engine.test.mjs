@@ -82,7 +82,7 @@ test('errors carry a stable code and lose nothing', async () => {
   await engine.recordLike('u', 'p', { interests: ['x'], eventId: 'e' })
   await assert.rejects(engine.recordLike('', 'p', { interests: ['x'] }), (e) => e instanceof Error && e.code === 'INVALID_INPUT')
   await assert.rejects(engine.recordLike('v', 'q', { interests: ['y'], eventId: 'e' }), { code: 'CONFLICT' })
-  await assert.rejects(engine.recordLike('u', 'p2', { caption: 'a cat' }), { code: 'CONFIG' })
+  await assert.rejects(engine.recordLike('u', 'p2', { image: Buffer.from('no captioner') }), { code: 'CONFIG' })
   assert.deepEqual((await engine.interests('u')).map((i) => i.term), ['x'])
   assert.throws(() => new Engine({ store: 'postgres://x' }), { code: 'INVALID_INPUT' })
   assert.throws(() => new Engine({ store: 'dynamodb://t' }), { code: 'UNSUPPORTED' })
@@ -112,4 +112,26 @@ test("the README's JavaScript quickstart runs", async () => {
     const { execFileSync } = await import('node:child_process')
     execFileSync(process.execPath, [file], { cwd: dir, stdio: 'pipe' })
   }
+})
+
+test('extractInterests: default mode, TextBlob parity with the NLTK model, typed errors', async () => {
+  const { extractInterests } = require('../index.js')
+  assert.deepEqual(
+    await extractInterests(['a close up of two giraffes next to a red fire hydrant', '', 'a man holding a cell phone holding a cell phone']),
+    [['giraffe', 'fire hydrant'], [], ['cell phone']],
+  )
+  const fixtures = new URL('../../../shared/fixtures/nouns/', import.meta.url)
+  const rows = readFileSync(new URL('textblob_reference.jsonl', fixtures), 'utf8').trim().split('\n').map((l) => JSON.parse(l))
+  const got = await extractInterests(rows.map((r) => r.text), 'textblob', new URL('nltk-perceptron', fixtures).pathname)
+  assert.deepEqual(got, rows.map((r) => r.nouns))
+  assert.throws(() => extractInterests(['a dog'], 'spacy'), { code: 'INVALID_INPUT' })
+  assert.throws(() => extractInterests(['a dog'], 'textblob', '/no/such/dir'), { code: 'MODEL' })
+})
+
+test('the engine extracts interests from captions', async () => {
+  const engine = new Engine({ store: 'memory://' })
+  assert.deepEqual((await engine.recordLike('u', 'p', { caption: 'a teddy bear sitting on a bed' })).interests, ['teddy bear', 'bed'])
+  const strict = new Engine({ store: 'memory://', extractor: 'none' })
+  await assert.rejects(strict.recordLike('u', 'p', { caption: 'a cat' }), { code: 'CONFIG' })
+  assert.throws(() => new Engine({ store: 'memory://', extractor: 'spacy' }), { code: 'INVALID_INPUT' })
 })

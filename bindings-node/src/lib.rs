@@ -9,6 +9,7 @@ use futures::FutureExt;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use sociallens as core;
+use sociallens::interests::NounExtractor;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::time::Duration;
@@ -61,6 +62,10 @@ fn from_date(d: Option<DateTime<Utc>>) -> Option<core::Timestamp> {
 pub struct EngineOptions {
     /// Store URL: `sqlite:///path/to.db` (embedded, persistent) or `memory://`.
     pub store: String,
+    /// How captions become interests: `interests` (default: lemmas, compounds, no filler),
+    /// `textblob` (the prototype's nouns) or `none` (every post must bring its interests).
+    #[napi(ts_type = "'interests' | 'textblob' | 'none'")]
+    pub extractor: Option<String>,
     /// Half-life of interest weights in days (default 30; `Infinity` for no decay).
     pub half_life_days: Option<f64>,
     /// Weight a like adds (default 1).
@@ -80,7 +85,7 @@ pub struct PostOptions {
     pub image: Option<Buffer>,
     /// The caption, if the platform has one.
     pub caption: Option<String>,
-    /// The post's interests (needed until an extractor is configured, unless the post is known).
+    /// The post's interests; when absent they come from the store (a post seen before) or are extracted from the caption.
     pub interests: Option<Vec<String>>,
     /// The event id: a retry with the same id changes nothing.
     pub event_id: Option<String>,
@@ -333,13 +338,68 @@ impl Engine {
             click: options.click_weight.unwrap_or(defaults.click),
             impression: options.impression_weight.unwrap_or(defaults.impression),
         };
-        let inner = core::Engine::builder()
+        let mut builder = core::Engine::builder()
             .store_url(&options.store)
             .signal_weights(weights)
-            .decay(decay)
-            .build()?;
-        Ok(Self { inner })
+            .decay(decay);
+        builder = match options.extractor.as_deref().unwrap_or("interests") {
+            "none" => builder.no_extractor(),
+            mode => builder.extractor(NounExtractor::for_mode(mode, None)?),
+        };
+        Ok(Self {
+            inner: builder.build()?,
+        })
     }
+}
+
+/// Extraction of a batch of captions on the libuv thread pool.
+pub struct ExtractTask {
+    extractor: NounExtractor,
+    captions: Vec<String>,
+}
+
+impl Task for ExtractTask {
+    type Output = Vec<Vec<String>>;
+    type JsValue = Vec<Vec<String>>;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        std::panic::catch_unwind(AssertUnwindSafe(|| {
+            self.extractor.extract_batch(&self.captions)
+        }))
+        .map_err(|p| napi::Error::from_reason(core::Error::from_panic(&*p).to_string()))
+    }
+
+    fn resolve(&mut self, _env: Env, output: Self::Output) -> Result<Self::JsValue> {
+        Ok(output)
+    }
+
+    /// `compute` only fails by a caught panic: reject with the `INTERNAL` code.
+    fn reject(&mut self, env: Env, err: napi::Error) -> Result<Self::JsValue> {
+        Err(js_error(&env, core::Error::Internal(err.reason.clone())))
+    }
+}
+
+/// The interests of each caption, computed off the main thread.
+///
+/// `mode` is `interests` (default: lowercase lemmas, whole compounds, no filler) or
+/// `textblob` (the prototype's TextBlob nouns; exact when `nltkModelDir` points at NLTK's
+/// averaged-perceptron model exported as JSON).
+#[napi(ts_return_type = "Promise<Array<Array<string>>>")]
+pub fn extract_interests(
+    env: &Env,
+    captions: Vec<String>,
+    #[napi(ts_arg_type = "'interests' | 'textblob'")] mode: Option<String>,
+    nltk_model_dir: Option<String>,
+) -> Result<AsyncTask<ExtractTask>> {
+    let extractor = NounExtractor::for_mode(
+        mode.as_deref().unwrap_or("interests"),
+        nltk_model_dir.as_deref().map(std::path::Path::new),
+    )
+    .map_err(|e| js_error(env, e))?;
+    Ok(AsyncTask::new(ExtractTask {
+        extractor,
+        captions,
+    }))
 }
 
 /// Panics inside the addon; the tests use it to prove a panic rejects with an `INTERNAL`

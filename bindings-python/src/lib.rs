@@ -7,6 +7,7 @@ use pyo3::pybacked::PyBackedBytes;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyTuple, PyType};
 use sociallens as core;
+use sociallens::interests::NounExtractor;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::OnceLock;
@@ -285,8 +286,10 @@ impl ForgetReport {
 /// Turns likes and uploads into decaying interest profiles kept in a store.
 ///
 /// `store` is a URL: `"sqlite:///path/to.db"` (embedded, persistent) or `"memory://"`.
-/// Interests of a post are given with `interests=[...]` until an extractor is configured;
-/// a post seen before keeps its interests. Every method releases the GIL while it works.
+/// A post's interests are taken from `interests=[...]` when given, else from the store (a
+/// post seen before), else extracted from its caption by `extractor` ("interests", the
+/// default; "textblob"; or "none" to require explicit interests). Every method releases the
+/// GIL while it works.
 #[pyclass(module = "sociallens", frozen)]
 struct Engine {
     inner: core::Engine,
@@ -311,9 +314,11 @@ fn signal_post(
 #[pymethods]
 impl Engine {
     #[new]
-    #[pyo3(signature = (store, *, half_life_days=30.0, like_weight=1.0, upload_weight=2.0, click_weight=0.5, impression_weight=0.0))]
+    #[pyo3(signature = (store, *, extractor="interests", half_life_days=30.0, like_weight=1.0, upload_weight=2.0, click_weight=0.5, impression_weight=0.0))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         store: &str,
+        extractor: &str,
         half_life_days: Option<f64>,
         like_weight: f64,
         upload_weight: f64,
@@ -322,6 +327,7 @@ impl Engine {
     ) -> PyResult<Self> {
         let decay = match half_life_days {
             None => core::Decay::none(),
+            Some(d) if d == f64::INFINITY => core::Decay::none(),
             Some(d) if d.is_finite() && d > 0.0 => {
                 core::Decay::half_life(Duration::from_secs_f64(d * 86_400.0)).map_err(to_py_err)?
             }
@@ -337,12 +343,15 @@ impl Engine {
             click: click_weight,
             impression: impression_weight,
         };
-        let inner = core::Engine::builder()
+        let mut builder = core::Engine::builder()
             .store_url(store)
             .signal_weights(weights)
-            .decay(decay)
-            .build()
-            .map_err(to_py_err)?;
+            .decay(decay);
+        builder = match extractor {
+            "none" => builder.no_extractor(),
+            mode => builder.extractor(NounExtractor::for_mode(mode, None).map_err(to_py_err)?),
+        };
+        let inner = builder.build().map_err(to_py_err)?;
         Ok(Self {
             inner,
             store_url: store.to_string(),
@@ -454,6 +463,26 @@ impl Engine {
     }
 }
 
+/// The interests of each caption, in batch, with the GIL released.
+///
+/// `mode="interests"` (default): lowercase lemmas, whole compounds, no filler.
+/// `mode="textblob"`: the prototype's TextBlob nouns (surface forms, repeats); exact when
+/// `nltk_model_dir` points at NLTK's averaged-perceptron model exported as JSON.
+#[pyfunction]
+#[pyo3(signature = (captions, mode="interests", nltk_model_dir=None))]
+fn extract_interests(
+    py: Python<'_>,
+    captions: Vec<String>,
+    mode: &str,
+    nltk_model_dir: Option<std::path::PathBuf>,
+) -> PyResult<Vec<Vec<String>>> {
+    let mode = mode.to_string();
+    run(py, async move {
+        let ex = NounExtractor::for_mode(&mode, nltk_model_dir.as_deref())?;
+        Ok(ex.extract_batch(&captions))
+    })
+}
+
 /// Panics inside the native boundary; the tests use it to prove a panic arrives as
 /// `InternalError` and the interpreter survives.
 #[pyfunction]
@@ -478,6 +507,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<EventOutcome>()?;
     m.add_class::<ForgetReport>()?;
     m.add_function(wrap_pyfunction!(_panic_for_tests, m)?)?;
+    m.add_function(wrap_pyfunction!(extract_interests, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

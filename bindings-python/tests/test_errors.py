@@ -31,7 +31,8 @@ def test_conflicting_event_id_keeps_data(engine):
     assert engine.interests("v") == []
 
 
-def test_caption_without_extractor_is_config_error(engine):
+def test_caption_without_extractor_is_config_error():
+    engine = sociallens.Engine("memory://", extractor="none")
     with pytest.raises(sociallens.ConfigError) as e:
         engine.record_like("u", "p", caption="a cat")
     assert e.value.code == "CONFIG"

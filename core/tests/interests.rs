@@ -52,7 +52,7 @@ fn textblob_mode_matches_textblob_on_every_reference_line() {
         let got_tags: Vec<(String, String)> = ex
             .pos_tags(text)
             .into_iter()
-            .map(|t| (t.word, t.tag))
+            .map(|t| (t.word, t.tag.to_string()))
             .collect();
         let want_nouns = strings(&row["nouns"]);
         let got_nouns = ex.terms(text);
@@ -143,11 +143,13 @@ fn default_mode_noun_f1_on_dev_gold() {
     assert!(ours >= 0.99, "default noun F1 {ours}");
 }
 
-#[test]
-fn default_mode_interest_f1_on_own_gold_set() {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/interest_gold.jsonl");
+/// Interest F1 of the default mode on a labelled file, printing every caption it gets wrong.
+fn interest_f1(file: &str) -> f64 {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(file);
     let rows = jsonl(path);
-    assert!(rows.len() >= 150);
+    assert!(rows.len() >= 120);
     let ex = NounExtractor::default();
     let (mut tp, mut fp, mut fn_) = (0, 0, 0);
     for row in &rows {
@@ -165,10 +167,25 @@ fn default_mode_interest_f1_on_own_gold_set() {
     }
     let score = f1(tp, fp, fn_);
     println!(
-        "interest F1 on {} captions: {score:.4} (tp {tp}, fp {fp}, fn {fn_})",
+        "interest F1 on {} captions of {file}: {score:.4} (tp {tp}, fp {fp}, fn {fn_})",
         rows.len()
     );
+    score
+}
+
+/// The set the rules were developed against (236 captions).
+#[test]
+fn default_mode_interest_f1_on_own_gold_set() {
+    let score = interest_f1("interest_gold.jsonl");
     assert!(score >= 0.90, "interest F1 {score}");
+}
+
+/// A second set, labelled by the same rules after the extractor was written and never used
+/// to tune it (170 captions).
+#[test]
+fn default_mode_interest_f1_on_held_out_set() {
+    let score = interest_f1("interest_holdout.jsonl");
+    assert!(score >= 0.90, "held-out interest F1 {score}");
 }
 
 fn terms(text: &str) -> Vec<String> {

@@ -4,9 +4,11 @@ The work happens in a Rust core (``sociallens._native``); this package re-export
 
 >>> import sociallens
 >>> engine = sociallens.Engine("memory://")
->>> _ = engine.record_like("user-42", "post-7", interests=["giraffe", "zoo"])
+>>> _ = engine.record_like("user-42", "post-7", caption="two giraffes standing in a zoo")
 >>> [i.term for i in engine.interests("user-42")]
 ['giraffe', 'zoo']
+>>> sociallens.extract_interests(["a man holding a cell phone next to a teddy bear"])
+[['cell phone', 'teddy bear']]
 """
 
 from ._native import (
@@ -24,6 +26,7 @@ from ._native import (
     StorageError,
     UnsupportedError,
     __version__,
+    extract_interests,
 )
 
 __all__ = [
@@ -41,4 +44,5 @@ __all__ = [
     "StorageError",
     "UnsupportedError",
     "__version__",
+    "extract_interests",
 ]

@@ -1,6 +1,7 @@
 # Type stub of the native module. tests/test_stub.py checks it against the compiled module.
 from datetime import datetime
-from typing import Sequence
+from os import PathLike
+from typing import Literal, Sequence
 
 __version__: str
 
@@ -63,6 +64,7 @@ class Engine:
         self,
         store: str,
         *,
+        extractor: Literal["interests", "textblob", "none"] = "interests",
         half_life_days: float | None = 30.0,
         like_weight: float = 1.0,
         upload_weight: float = 2.0,
@@ -99,5 +101,12 @@ class Engine:
     ) -> EventOutcome: ...
     def interests(self, user: str, k: int = 10) -> list[Interest]: ...
     def forget_user(self, user: str) -> ForgetReport: ...
+
+def extract_interests(
+    captions: Sequence[str],
+    mode: Literal["interests", "textblob"] = "interests",
+    nltk_model_dir: str | PathLike[str] | None = None,
+) -> list[list[str]]:
+    """The interests of each caption (batch; the GIL is released)."""
 
 def _panic_for_tests(message: str) -> None: ...

@@ -251,7 +251,7 @@ pub struct TaggedWord {
     /// The token.
     pub word: String,
     /// Its Penn Treebank tag.
-    pub tag: String,
+    pub tag: &'static str,
     /// Byte span in the text, when the token appears there verbatim.
     pub span: Option<(usize, usize)>,
 }
@@ -351,6 +351,12 @@ pub fn default_stoplist() -> HashSet<String> {
 
 /// Lowercases and removes the accents of Latin letters, for WordNet look-ups.
 fn fold(word: &str) -> String {
+    if word
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || !b.is_ascii_alphabetic() && b.is_ascii())
+    {
+        return word.to_string();
+    }
     word.to_lowercase()
         .chars()
         .map(|c| match c {
@@ -468,7 +474,7 @@ impl NounExtractor {
                     out.push(TaggedWord {
                         span: t.span.map(|(a, b)| (a + s, b + s)),
                         word: t.text,
-                        tag: tag.to_string(),
+                        tag,
                     });
                 }
             }
@@ -482,7 +488,7 @@ impl NounExtractor {
             Mode::TextBlob => self
                 .pos_tags(text)
                 .into_iter()
-                .filter(|t| is_noun_tag(&t.tag))
+                .filter(|t| is_noun_tag(t.tag))
                 .map(|t| Noun {
                     term: t.word.clone(),
                     surface: t.word,
@@ -498,9 +504,34 @@ impl NounExtractor {
         self.extract(text).into_iter().map(|n| n.term).collect()
     }
 
-    /// Many texts at once.
-    pub fn extract_batch<S: AsRef<str>>(&self, texts: &[S]) -> Vec<Vec<String>> {
-        texts.iter().map(|t| self.terms(t.as_ref())).collect()
+    /// Many texts at once, spread over the machine's cores when the batch is large enough to
+    /// be worth it; results in input order.
+    pub fn extract_batch<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Vec<Vec<String>> {
+        const MIN_PER_THREAD: usize = 256;
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(texts.len() / MIN_PER_THREAD)
+            .max(1);
+        if threads == 1 {
+            return texts.iter().map(|t| self.terms(t.as_ref())).collect();
+        }
+        let chunk = texts.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = texts
+                .chunks(chunk)
+                .map(|part| {
+                    scope.spawn(move || {
+                        part.iter()
+                            .map(|t| self.terms(t.as_ref()))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        })
     }
 
     fn is_compound(&self, phrase: &str) -> bool {
@@ -532,22 +563,27 @@ impl NounExtractor {
         lower: &[String],
         i: usize,
     ) -> Option<(usize, String)> {
-        if !can_modify(&words[i].tag) || not_compound_start(&lower[i]) {
+        if !can_modify(words[i].tag) || not_compound_start(&lower[i]) {
+            return None;
+        }
+        // A compound ends in a noun one or two words on.
+        let noun_at = |k: usize| words.get(k).is_some_and(|w| is_noun_tag(w.tag));
+        if !noun_at(i + 1) && !noun_at(i + 2) {
             return None;
         }
         for len in [3usize, 2] {
             let end = i + len - 1;
-            if end >= words.len() || !is_noun_tag(&words[end].tag) {
+            if end >= words.len() || !is_noun_tag(words[end].tag) {
                 continue;
             }
             let parts_ok = (i..end).all(|k| {
-                can_modify(&words[k].tag) && lower[k].chars().all(|c| c.is_alphabetic() || c == '-')
+                can_modify(words[k].tag) && lower[k].chars().all(|c| c.is_alphabetic() || c == '-')
             });
             if !parts_ok {
                 continue;
             }
             let modifiers = lower[i..end].join(" ");
-            let head = self.lemma(&lower[end], &words[end].tag);
+            let head = self.lemma(&lower[end], words[end].tag);
             let as_lemma = format!("{modifiers} {head}");
             if self.is_compound(&as_lemma) {
                 return Some((end, as_lemma));
@@ -579,19 +615,20 @@ impl NounExtractor {
     }
 
     fn interests_of(&self, text: &str) -> Vec<Noun> {
-        let words = self.corrected_tags(text);
+        let mut words = self.pos_tags(text);
         let lower: Vec<String> = words.iter().map(|w| w.word.to_lowercase()).collect();
         // WordNet is unaccented: look words up folded ("café" → "cafe"), but return them as
         // written unless lemmatisation changed them.
-        let folded: Vec<String> = words.iter().map(|w| fold(&w.word)).collect();
+        let folded: Vec<String> = lower.iter().map(|w| fold(w)).collect();
+        self.correct_tags(&mut words, &folded);
         let mut out: Vec<Noun> = Vec::new();
         let mut seen: HashSet<String> = HashSet::new();
         let mut i = 0;
         while i < words.len() {
             let (end, term) = match self.compound_at(&words, &folded, i) {
                 Some(found) => found,
-                None if is_noun_tag(&words[i].tag) && lower[i].chars().any(char::is_alphabetic) => {
-                    (i, self.lemma(&folded[i], &words[i].tag))
+                None if is_noun_tag(words[i].tag) && lower[i].chars().any(char::is_alphabetic) => {
+                    (i, self.lemma(&folded[i], words[i].tag))
                 }
 
                 None => {
@@ -637,24 +674,21 @@ impl NounExtractor {
         let n = words.len();
         for i in 0..n {
             let w = lower[i].as_str();
-            let tag = words[i].tag.clone();
-            let prev = if i > 0 {
-                words[i - 1].tag.clone()
-            } else {
-                String::new()
-            };
-            let next = words.get(i + 1).map(|t| t.tag.clone()).unwrap_or_default();
+            let tag = words[i].tag;
+            let prev = if i > 0 { words[i - 1].tag } else { "" };
+            let next = words.get(i + 1).map_or("", |t| t.tag);
             let alphabetic = w.chars().all(char::is_alphabetic);
             let open_class = tag.starts_with('J') || tag.starts_with('V') || tag.starts_with('R');
-            let verb_form = wn.is_verb_form(w);
+            // Only -ing/-ed words can be verb forms; the check allocates, so do it lazily.
+            let verb_form = (w.ends_with("ing") || w.ends_with("ed")) && wn.is_verb_form(w);
             let new_tag: Option<&str> =
                 if w == "close" && lower.get(i + 1).is_some_and(|x| x == "up") {
                     // "a close up of ...": an adverb, not the noun "close".
                     Some("RB")
                 } else if w.ends_with("ing")
                     && verb_form
-                    && is_noun_tag(&tag)
-                    && !DETERMINER_LIKE.contains(&prev.as_str())
+                    && is_noun_tag(tag)
+                    && !DETERMINER_LIKE.contains(&prev)
                 {
                     // "a man riding a wave", "a soldier standing next to": a verb after its subject.
                     (!(next.starts_with('N') && self.is_compound(&format!("{w} {}", lower[i + 1]))))
@@ -671,19 +705,19 @@ impl NounExtractor {
                     None
                 };
             if let Some(t) = new_tag {
-                words[i].tag = t.into();
+                words[i].tag = t;
                 continue;
             }
             let next_is_noun = next.starts_with('N');
-            if is_noun_tag(&tag) && wn.never_noun(w) {
-                words[i].tag = "JJ".into();
+            if is_noun_tag(tag) && wn.never_noun(w) {
+                words[i].tag = "JJ";
             } else if tag == "NN"
                 && (next_is_noun || next == "CC")
                 && wn.is_adjective(w)
                 && COLOUR_SIZE.contains(&w)
             {
                 // "the blue sky", "an orange cat", "a black and white photo": adjectives.
-                words[i].tag = "JJ".into();
+                words[i].tag = "JJ";
             } else if tag == "VB"
                 && prev == "TO"
                 && i >= 2
@@ -691,22 +725,22 @@ impl NounExtractor {
                 && wn.is_noun(w)
             {
                 // "next to bread": a place, not an infinitive.
-                words[i].tag = "NN".into();
+                words[i].tag = "NN";
             } else if tag == "NN"
                 && SAME_FORM_PARTICIPLES.contains(&w)
-                && is_noun_tag(&prev)
+                && is_noun_tag(prev)
                 && next == "IN"
             {
                 // "a sandwich cut in half": a participle after its noun.
-                words[i].tag = "VBN".into();
+                words[i].tag = "VBN";
             } else if (tag == "VB" || tag == "VBP")
                 && prev == "CC"
                 && i >= 2
-                && is_noun_tag(&words[i - 2].tag)
+                && is_noun_tag(words[i - 2].tag)
                 && wn.is_noun(w)
             {
                 // "a suit and tie", "onions and relish": the second of two nouns.
-                words[i].tag = "NN".into();
+                words[i].tag = "NN";
             } else if tag.starts_with('J')
                 && (prev == "DT" || prev == "PRP$")
                 && !next_is_noun
@@ -716,20 +750,20 @@ impl NounExtractor {
                 && !verb_form
             {
                 // "on a pole next to": an adjective with nothing to describe is a noun.
-                words[i].tag = "NN".into();
+                words[i].tag = "NN";
             } else if tag.starts_with('J')
                 && next_is_noun
                 && alphabetic
                 && !wn.is_adjective(w)
                 && !verb_form
-                && (wn.is_noun(w) || (!wn.never_noun(w) && !wn.is_verb_form(w)))
+                && (wn.is_noun(w) || !wn.never_noun(w))
                 && !w.ends_with("ed")
                 && !w.ends_with("ing")
                 && !w.ends_with("ous")
                 && !w.ends_with("ful")
             {
                 // "a tree branch", "a nintendo controller": a noun modifying a noun.
-                words[i].tag = "NN".into();
+                words[i].tag = "NN";
             }
         }
     }

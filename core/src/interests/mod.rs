@@ -88,3 +88,81 @@ where
     }
     Ok(out)
 }
+
+/// Hashers for the extractor's tables: keys are short words (or already hashes), looked up
+/// many times per caption, where the standard library's DoS-resistant hasher costs more
+/// than the lookup. The data is fixed, so there is nothing for an attacker to collide.
+pub(crate) mod fasthash {
+    use std::hash::{BuildHasherDefault, Hasher};
+
+    /// Multiply-rotate hashing of the bytes (the scheme rustc uses internally).
+    #[derive(Default, Clone, Copy)]
+    pub struct Fx(u64);
+
+    const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+    impl Fx {
+        #[inline]
+        fn add(&mut self, word: u64) {
+            self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(K);
+        }
+    }
+
+    impl Hasher for Fx {
+        #[inline]
+        fn write(&mut self, bytes: &[u8]) {
+            let mut chunks = bytes.chunks_exact(8);
+            for c in &mut chunks {
+                self.add(u64::from_le_bytes(c.try_into().unwrap_or_default()));
+            }
+            let rest = chunks.remainder();
+            if !rest.is_empty() {
+                let mut buf = [0u8; 8];
+                buf[..rest.len()].copy_from_slice(rest);
+                self.add(u64::from_le_bytes(buf));
+            }
+        }
+        #[inline]
+        fn write_u8(&mut self, i: u8) {
+            self.add(i as u64);
+        }
+        #[inline]
+        fn write_u64(&mut self, i: u64) {
+            self.add(i);
+        }
+        #[inline]
+        fn write_usize(&mut self, i: usize) {
+            self.add(i as u64);
+        }
+        #[inline]
+        fn finish(&self) -> u64 {
+            self.0
+        }
+    }
+
+    /// Keys that are already well-mixed 64-bit hashes pass through.
+    #[derive(Default, Clone, Copy)]
+    pub struct Identity(u64);
+
+    impl Hasher for Identity {
+        fn write(&mut self, bytes: &[u8]) {
+            for &b in bytes {
+                self.0 = (self.0 << 8) | b as u64;
+            }
+        }
+        #[inline]
+        fn write_u64(&mut self, i: u64) {
+            self.0 = i;
+        }
+        #[inline]
+        fn finish(&self) -> u64 {
+            self.0
+        }
+    }
+
+    pub type FxBuild = BuildHasherDefault<Fx>;
+    pub type IdentityBuild = BuildHasherDefault<Identity>;
+    pub type FxHashMap<K, V> = std::collections::HashMap<K, V, FxBuild>;
+    pub type FxHashSet<K> = std::collections::HashSet<K, FxBuild>;
+    pub type U64Map<V> = std::collections::HashMap<u64, V, IdentityBuild>;
+}

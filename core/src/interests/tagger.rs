@@ -4,8 +4,9 @@
 //! Features are hashed (FNV-1a, 64-bit) as they are built, so tagging allocates almost
 //! nothing; the model keeps the weights of each feature contiguous.
 
+use super::fasthash::{FxHashMap, U64Map};
 use crate::error::{Error, Result};
-use std::collections::HashMap;
+use std::borrow::Cow;
 use std::path::Path;
 
 const START: [&str; 2] = ["-START-", "-START2-"];
@@ -15,31 +16,65 @@ const END: [&str; 2] = ["-END-", "-END2-"];
 /// `scripts/build_interest_data.py`.
 static EMBEDDED: &[u8] = include_bytes!("../../data/aptagger-0.2.0.bin");
 
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+const K: u64 = 0x517c_c1b7_2722_0a95;
 
-struct Fnv(u64);
-
-impl Fnv {
-    fn new() -> Self {
-        Fnv(FNV_OFFSET)
+/// Tag names live for the whole process: models have a few dozen, shared by every model
+/// loaded, so results can carry `&'static str` tags without copying.
+fn intern(tag: &str) -> &'static str {
+    use std::collections::HashSet;
+    use std::sync::{Mutex, OnceLock};
+    static TAGS: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
+    let mut tags = TAGS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if let Some(t) = tags.get(tag) {
+        return t;
     }
-    fn bytes(mut self, b: &[u8]) -> Self {
-        for &x in b {
-            self.0 ^= x as u64;
-            self.0 = self.0.wrapping_mul(FNV_PRIME);
-        }
-        self
-    }
-    /// Appends `" " + part`, as Python's `" ".join` would.
-    fn part(self, s: &str) -> Self {
-        self.bytes(b" ").bytes(s.as_bytes())
-    }
+    let leaked: &'static str = Box::leak(tag.to_string().into_boxed_str());
+    tags.insert(leaked);
+    leaked
 }
 
-/// Hash of a feature string ("name arg1 arg2").
-pub(crate) fn feature_hash(feature: &str) -> u64 {
-    Fnv::new().bytes(feature.as_bytes()).0
+/// Hash of a feature string: 8 bytes at a time (xor, multiply, xor-shift), then murmur3's
+/// finaliser. `scripts/build_interest_data.py` computes the same function for the embedded
+/// model and checks that no two of its features collide.
+pub(crate) fn feature_hash(bytes: &[u8]) -> u64 {
+    let mut h = bytes.len() as u64;
+    let mut chunks = bytes.chunks_exact(8);
+    let mut step = |chunk: u64| {
+        h = (h ^ chunk).wrapping_mul(K);
+        h ^= h >> 29;
+    };
+    for c in &mut chunks {
+        step(u64::from_le_bytes(c.try_into().unwrap_or_default()));
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut buf = [0u8; 8];
+        buf[..rest.len()].copy_from_slice(rest);
+        step(u64::from_le_bytes(buf));
+    }
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
+}
+
+/// Builds "name part part" feature strings in one reused buffer and hashes them.
+struct Feature;
+
+impl Feature {
+    fn hash(buf: &mut Vec<u8>, name: &str, parts: &[&str]) -> u64 {
+        buf.clear();
+        buf.extend_from_slice(name.as_bytes());
+        for p in parts {
+            buf.push(b' ');
+            buf.extend_from_slice(p.as_bytes());
+        }
+        feature_hash(buf)
+    }
 }
 
 /// A trained averaged-perceptron tagger.
@@ -53,10 +88,10 @@ pub(crate) fn feature_hash(feature: &str) -> u64 {
 #[derive(Clone)]
 pub struct PerceptronTagger {
     /// Tags, sorted, so that a higher index is the alphabetically larger tag.
-    classes: Vec<String>,
-    tagdict: HashMap<String, u8>,
+    classes: Vec<&'static str>,
+    tagdict: FxHashMap<String, u8>,
     /// feature hash → range in `entries`.
-    features: HashMap<u64, (u32, u32)>,
+    features: U64Map<(u32, u32)>,
     entries: Vec<(u8, f64)>,
 }
 
@@ -127,26 +162,26 @@ impl PerceptronTagger {
     /// Reads the compact binary format written by `scripts/build_interest_data.py`.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let mut r = Reader { b: bytes, at: 0 };
-        if r.take(4)? != b"SLPT" || r.u8()? != 1 {
+        if r.take(4)? != b"SLPT" || r.u8()? != 2 {
             return Err(Error::Model(
-                "not a sociallens tagger model (version 1)".into(),
+                "not a sociallens tagger model (version 2)".into(),
             ));
         }
         let n = r.u8()? as usize;
         let mut classes = Vec::with_capacity(n);
         for _ in 0..n {
             let len = r.u8()? as usize;
-            classes.push(r.str(len)?);
+            classes.push(intern(&r.str(len)?));
         }
         let n = r.u32()? as usize;
-        let mut tagdict = HashMap::with_capacity(n);
+        let mut tagdict = FxHashMap::with_capacity_and_hasher(n, Default::default());
         for _ in 0..n {
             let len = r.u16()? as usize;
             let word = r.str(len)?;
             tagdict.insert(word, r.u8()?);
         }
         let n = r.u32()? as usize;
-        let mut features = HashMap::with_capacity(n);
+        let mut features = U64Map::with_capacity_and_hasher(n, Default::default());
         let mut entries = Vec::with_capacity(n * 4);
         for _ in 0..n {
             let h = r.u64()?;
@@ -199,13 +234,14 @@ impl PerceptronTagger {
             .collect::<Result<_>>()?;
         classes.sort();
         classes.dedup();
+        let classes: Vec<&'static str> = classes.iter().map(|c| intern(c)).collect();
         let index = |tag: &str| -> Result<u8> {
             classes
-                .binary_search_by(|c| c.as_str().cmp(tag))
+                .binary_search_by(|c| (*c).cmp(tag))
                 .map(|i| i as u8)
                 .map_err(|_| bad(&format!("unknown tag {tag}")))
         };
-        let mut tagdict = HashMap::new();
+        let mut tagdict = FxHashMap::default();
         for (word, tag) in read("tagdict.json")?
             .as_object()
             .ok_or_else(|| bad("tagdict.json is not an object"))?
@@ -215,7 +251,7 @@ impl PerceptronTagger {
                 .ok_or_else(|| bad("a tagdict tag is not a string"))?;
             tagdict.insert(word.clone(), index(tag)?);
         }
-        let mut features = HashMap::new();
+        let mut features = U64Map::default();
         let mut entries = Vec::new();
         for (feat, per_class) in read("weights.json")?
             .as_object()
@@ -229,7 +265,7 @@ impl PerceptronTagger {
                 let w = w.as_f64().ok_or_else(|| bad("a weight is not a number"))?;
                 entries.push((index(tag)?, w));
             }
-            features.insert(feature_hash(feat), (start, entries.len() as u32));
+            features.insert(feature_hash(feat.as_bytes()), (start, entries.len() as u32));
         }
         let tagger = Self {
             classes,
@@ -257,24 +293,24 @@ impl PerceptronTagger {
     }
 
     /// The tag names, sorted.
-    pub fn classes(&self) -> &[String] {
+    pub fn classes(&self) -> &[&'static str] {
         &self.classes
     }
 
     /// Tags one sentence's tokens (punctuation included: it is context).
-    pub fn tag<S: AsRef<str>>(&self, tokens: &[S]) -> Vec<&str> {
+    pub fn tag<S: AsRef<str>>(&self, tokens: &[S]) -> Vec<&'static str> {
         self.tag_ids(tokens)
             .into_iter()
-            .map(|c| self.classes[c as usize].as_str())
+            .map(|c| self.classes[c as usize])
             .collect()
     }
 
     /// Like [`tag`](Self::tag), returning class indexes.
     pub(crate) fn tag_ids<S: AsRef<str>>(&self, tokens: &[S]) -> Vec<u8> {
-        let mut context: Vec<String> = Vec::with_capacity(tokens.len() + 4);
-        context.extend(START.iter().map(|s| s.to_string()));
+        let mut context: Vec<Cow<'_, str>> = Vec::with_capacity(tokens.len() + 4);
+        context.extend(START.iter().map(|s| Cow::Borrowed(*s)));
         context.extend(tokens.iter().map(|t| normalize(t.as_ref())));
-        context.extend(END.iter().map(|s| s.to_string()));
+        context.extend(END.iter().map(|s| Cow::Borrowed(*s)));
         let mut out = Vec::with_capacity(tokens.len());
         let (mut prev, mut prev2) = (START[0], START[1]);
         let mut scores = vec![0f64; self.classes.len()];
@@ -286,7 +322,7 @@ impl PerceptronTagger {
             };
             out.push(class);
             prev2 = prev;
-            prev = self.classes[class as usize].as_str();
+            prev = self.classes[class as usize];
         }
         out
     }
@@ -295,29 +331,30 @@ impl PerceptronTagger {
         &self,
         i: usize,
         word: &str,
-        context: &[String],
+        context: &[Cow<'_, str>],
         prev: &str,
         prev2: &str,
         scores: &mut [f64],
     ) -> u8 {
         scores.iter_mut().for_each(|s| *s = 0.0);
-        let f = Fnv::new;
+        let mut buf = Vec::with_capacity(64);
+        let mut f = |name: &str, parts: &[&str]| Feature::hash(&mut buf, name, parts);
         // The order matters: scores accumulate in floating point in this order.
         let hashes = [
-            f().bytes(b"bias").0,
-            f().bytes(b"i suffix").part(suffix3(word)).0,
-            f().bytes(b"i pref1").part(first_char(word)).0,
-            f().bytes(b"i-1 tag").part(prev).0,
-            f().bytes(b"i-2 tag").part(prev2).0,
-            f().bytes(b"i tag+i-2 tag").part(prev).part(prev2).0,
-            f().bytes(b"i word").part(&context[i]).0,
-            f().bytes(b"i-1 tag+i word").part(prev).part(&context[i]).0,
-            f().bytes(b"i-1 word").part(&context[i - 1]).0,
-            f().bytes(b"i-1 suffix").part(suffix3(&context[i - 1])).0,
-            f().bytes(b"i-2 word").part(&context[i - 2]).0,
-            f().bytes(b"i+1 word").part(&context[i + 1]).0,
-            f().bytes(b"i+1 suffix").part(suffix3(&context[i + 1])).0,
-            f().bytes(b"i+2 word").part(&context[i + 2]).0,
+            f("bias", &[]),
+            f("i suffix", &[suffix3(word)]),
+            f("i pref1", &[first_char(word)]),
+            f("i-1 tag", &[prev]),
+            f("i-2 tag", &[prev2]),
+            f("i tag+i-2 tag", &[prev, prev2]),
+            f("i word", &[&context[i]]),
+            f("i-1 tag+i word", &[prev, &context[i]]),
+            f("i-1 word", &[&context[i - 1]]),
+            f("i-1 suffix", &[suffix3(&context[i - 1])]),
+            f("i-2 word", &[&context[i - 2]]),
+            f("i+1 word", &[&context[i + 1]]),
+            f("i+1 suffix", &[suffix3(&context[i + 1])]),
+            f("i+2 word", &[&context[i + 2]]),
         ];
         for h in hashes {
             if let Some(&(s, e)) = self.features.get(&h) {
@@ -349,19 +386,21 @@ fn first_char(s: &str) -> &str {
     s.chars().next().map(|c| &s[..c.len_utf8()]).unwrap_or("")
 }
 
-/// NLTK's normalisation of context words.
-fn normalize(word: &str) -> String {
+/// NLTK's normalisation of context words (borrowed when already normal).
+fn normalize(word: &str) -> Cow<'_, str> {
     let mut chars = word.chars();
     let first = chars.next();
     if word.contains('-') && first != Some('-') {
-        "!HYPHEN".into()
+        Cow::Borrowed("!HYPHEN")
     } else if !word.is_empty() && word.chars().all(|c| c.is_numeric()) && word.chars().count() == 4
     {
-        "!YEAR".into()
+        Cow::Borrowed("!YEAR")
     } else if first.is_some_and(|c| c.is_numeric()) {
-        "!DIGITS".into()
+        Cow::Borrowed("!DIGITS")
+    } else if word.bytes().all(|b| b.is_ascii_lowercase()) {
+        Cow::Borrowed(word)
     } else {
-        word.to_lowercase()
+        Cow::Owned(word.to_lowercase())
     }
 }
 
@@ -385,6 +424,7 @@ mod tests {
     #[test]
     fn bad_models_are_typed_errors() {
         assert!(PerceptronTagger::from_bytes(b"").is_err());
+        assert!(PerceptronTagger::from_bytes(b"SLPT\x02\x05").is_err());
         assert!(PerceptronTagger::from_bytes(b"SLPT\x01\x05").is_err());
         let mut truncated = EMBEDDED.to_vec();
         truncated.truncate(EMBEDDED.len() / 2);

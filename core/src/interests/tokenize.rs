@@ -169,13 +169,23 @@ pub fn word_tokenize(text: &str) -> Vec<Token> {
 
 /// Splits on Python's whitespace, with byte offsets.
 fn split_py_whitespace(s: &str) -> impl Iterator<Item = (usize, &str)> {
+    let ascii = s.is_ascii();
     let mut rest = 0;
     std::iter::from_fn(move || {
-        let tail = &s[rest..];
-        let start = rest + tail.find(|c| !is_py_space(c))?;
-        let len = s[start..].find(is_py_space).unwrap_or(s.len() - start);
-        rest = start + len;
-        Some((start, &s[start..start + len]))
+        let (start, end) = if ascii {
+            // ASCII whitespace as Python sees it: \t \n \x0b \x0c \r \x1c-\x1f and space.
+            let sp = |b: &u8| matches!(b, b'\t'..=b'\r' | 0x1c..=0x1f | b' ');
+            let b = s.as_bytes();
+            let start = rest + b[rest..].iter().position(|c| !sp(c))?;
+            let end = start + b[start..].iter().position(sp).unwrap_or(b.len() - start);
+            (start, end)
+        } else {
+            let start = rest + s[rest..].find(|c| !is_py_space(c))?;
+            let len = s[start..].find(is_py_space).unwrap_or(s.len() - start);
+            (start, start + len)
+        };
+        rest = end;
+        Some((start, &s[start..end]))
     })
 }
 

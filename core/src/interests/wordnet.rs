@@ -2,7 +2,7 @@
 //! words), which nouns are also verbs/adjectives/adverbs, words that are never nouns, and
 //! irregular plurals. Embedded from `core/data/wordnet-3.0-nouns.txt` (see its NOTICE).
 
-use std::collections::{HashMap, HashSet};
+use super::fasthash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::sync::OnceLock;
 
 static EMBEDDED: &str = include_str!("../../data/wordnet-3.0-nouns.txt");
@@ -49,12 +49,12 @@ impl WordNet {
 
     fn parse(text: &'static str) -> Self {
         let mut wn = WordNet {
-            nouns: HashSet::with_capacity(120_000),
-            also_other: HashSet::new(),
-            never_noun: HashSet::new(),
-            verbs: HashSet::with_capacity(9_000),
-            adjectives: HashSet::with_capacity(21_000),
-            exceptions: HashMap::new(),
+            nouns: HashSet::with_capacity_and_hasher(120_000, Default::default()),
+            also_other: HashSet::default(),
+            never_noun: HashSet::default(),
+            verbs: HashSet::with_capacity_and_hasher(9_000, Default::default()),
+            adjectives: HashSet::with_capacity_and_hasher(21_000, Default::default()),
+            exceptions: HashMap::default(),
         };
         let mut section = "";
         for line in text.lines() {
@@ -122,18 +122,20 @@ impl WordNet {
         if stem.len() < 2 {
             return false;
         }
-        let mut candidates = vec![stem.to_string(), format!("{stem}e")];
-        if let Some(s) = stem.strip_suffix('y') {
-            candidates.push(format!("{s}ie"));
-        }
-        if let Some(s) = stem.strip_suffix('i') {
-            candidates.push(format!("{s}y"));
+        if self.verbs.contains(stem) {
+            return true;
         }
         let b = stem.as_bytes();
-        if b.len() >= 2 && b[b.len() - 1] == b[b.len() - 2] {
-            candidates.push(stem[..stem.len() - 1].to_string());
+        if b.len() >= 2
+            && b[b.len() - 1] == b[b.len() - 2]
+            && self.verbs.contains(&stem[..stem.len() - 1])
+        {
+            return true;
         }
-        candidates.iter().any(|c| self.verbs.contains(c.as_str()))
+        let with = |base: &str, end: &str| self.verbs.contains(format!("{base}{end}").as_str());
+        with(stem, "e")
+            || stem.strip_suffix('y').is_some_and(|s| with(s, "ie"))
+            || stem.strip_suffix('i').is_some_and(|s| with(s, "y"))
     }
 
     /// The singular of a word tagged as a plural noun: WordNet's irregular plurals, then its
