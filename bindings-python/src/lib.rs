@@ -108,6 +108,9 @@ fn class_for(code: &str) -> &'static str {
         "STORAGE" => "StorageError",
         "MODEL" => "ModelError",
         "UNSUPPORTED" => "UnsupportedError",
+        "RATE_LIMITED" => "RateLimitError",
+        "HTTP" => "HttpError",
+        "TIMEOUT" => "TimeoutError",
         _ => "InternalError",
     }
 }
@@ -124,6 +127,18 @@ fn to_py_err(err: core::Error) -> PyErr {
             let ty = error_types(py)?[idx].bind(py).clone();
             let exc = ty.call1((err.full_message(),))?;
             exc.setattr("code", err.code())?;
+            match &err {
+                core::Error::RateLimited { retry_after, .. } => {
+                    exc.setattr("retry_after", retry_after.map(|d| d.as_secs_f64()))?;
+                }
+                core::Error::Http {
+                    status, request_id, ..
+                } => {
+                    exc.setattr("status", *status)?;
+                    exc.setattr("request_id", request_id.clone())?;
+                }
+                _ => {}
+            }
             Ok(PyErr::from_value(exc))
         };
         build().unwrap_or_else(|e| e)

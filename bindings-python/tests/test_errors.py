@@ -13,6 +13,9 @@ def test_hierarchy():
     assert issubclass(sociallens.UnsupportedError, NotImplementedError)
     assert issubclass(sociallens.InternalError, RuntimeError)
     assert sociallens.InvalidInputError.__module__ == "sociallens"
+    assert issubclass(sociallens.TimeoutError, TimeoutError)
+    assert issubclass(sociallens.HttpError, OSError)
+    assert issubclass(sociallens.RateLimitError, sociallens.SocialLensError)
 
 
 def test_invalid_input_is_value_error(engine):

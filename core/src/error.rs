@@ -51,6 +51,28 @@ pub enum Error {
     /// A model (captioner, extractor, embedder) failed.
     #[error("model: {0}")]
     Model(String),
+    /// A remote service (an LLM API) said to slow down, and retrying within the deadline did
+    /// not get through.
+    #[error("rate limited: {message}")]
+    RateLimited {
+        /// What the service said.
+        message: String,
+        /// How long the service asked to wait, when it said.
+        retry_after: Option<std::time::Duration>,
+    },
+    /// A remote service answered with an error status.
+    #[error("HTTP {status}: {message}")]
+    Http {
+        /// The HTTP status code (0 when no response arrived).
+        status: u16,
+        /// What went wrong (never contains credentials).
+        message: String,
+        /// The service's request id, when it sent one.
+        request_id: Option<String>,
+    },
+    /// A request or the overall deadline ran out.
+    #[error("timed out: {0}")]
+    Timeout(String),
     /// The operation is not supported by this backend or build.
     #[error("not supported: {0}")]
     Unsupported(String),
@@ -69,6 +91,9 @@ impl Error {
             Error::Config(_) => "CONFIG",
             Error::Storage { .. } => "STORAGE",
             Error::Model(_) => "MODEL",
+            Error::RateLimited { .. } => "RATE_LIMITED",
+            Error::Http { .. } => "HTTP",
+            Error::Timeout(_) => "TIMEOUT",
             Error::Unsupported(_) => "UNSUPPORTED",
             Error::Internal(_) => "INTERNAL",
         }

@@ -31,6 +31,7 @@ mod error;
 mod ids;
 pub mod interests;
 pub mod profile;
+pub mod recommend;
 pub mod store;
 mod time;
 

@@ -1,4 +1,5 @@
 # Type stub of the native module. tests/test_stub.py checks it against the compiled module.
+import builtins
 from datetime import datetime
 from os import PathLike
 from typing import Literal, Sequence
@@ -17,6 +18,15 @@ class StorageError(SocialLensError, OSError): ...
 class ModelError(SocialLensError, RuntimeError): ...
 class UnsupportedError(SocialLensError, NotImplementedError): ...
 class InternalError(SocialLensError, RuntimeError): ...
+
+class RateLimitError(SocialLensError, RuntimeError):
+    retry_after: float | None
+
+class HttpError(SocialLensError, OSError):
+    status: int
+    request_id: str | None
+
+class TimeoutError(SocialLensError, builtins.TimeoutError): ...
 
 class Interest:
     """One interest of a user, weight decayed to when it was read."""

@@ -8,6 +8,7 @@ use crate::domain::{Event, EventKind};
 use crate::error::Result;
 use crate::ids::{EventId, PostId, UserId};
 use crate::profile::{Decay, InterestRecord};
+use crate::time::Timestamp;
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
@@ -20,6 +21,7 @@ struct Tables {
     posts: HashMap<PostId, PostRecord>,
     captions: HashMap<String, CachedCaption>,
     items: BTreeMap<(&'static str, String), CatalogRecord>,
+    cache: HashMap<String, (String, Timestamp)>,
 }
 
 /// Keeps everything in memory behind one lock; every operation is atomic.
@@ -228,6 +230,25 @@ impl Store for MemoryStore {
             .items
             .remove(&(kind.as_str(), id.to_string()))
             .is_some())
+    }
+
+    async fn cache_get(&self, key: &str, now: Timestamp) -> Result<Option<String>> {
+        let mut t = self.lock();
+        match t.cache.get(key) {
+            Some((v, expires)) if *expires >= now => Ok(Some(v.clone())),
+            Some(_) => {
+                t.cache.remove(key);
+                Ok(None)
+            }
+            None => Ok(None),
+        }
+    }
+
+    async fn cache_put(&self, key: &str, value: &str, expires_at: Timestamp) -> Result<()> {
+        self.lock()
+            .cache
+            .insert(key.to_string(), (value.to_string(), expires_at));
+        Ok(())
     }
 
     async fn forget_user(&self, user: &UserId) -> Result<ForgetReport> {

@@ -183,6 +183,12 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Removes a catalog item; `false` if there was none.
     async fn remove_item(&self, kind: ItemKind, id: &str) -> Result<bool>;
 
+    /// A cached response (for example an LLM answer) by key, unless it expired before `now`.
+    async fn cache_get(&self, key: &str, now: Timestamp) -> Result<Option<String>>;
+
+    /// Caches a response until `expires_at` (replacing any entry with the same key).
+    async fn cache_put(&self, key: &str, value: &str, expires_at: Timestamp) -> Result<()>;
+
     /// Erases every record about the user: interests, events, likes, authored posts and the
     /// cached captions of their images that no other post shares.
     async fn forget_user(&self, user: &UserId) -> Result<ForgetReport>;

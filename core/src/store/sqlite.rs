@@ -70,6 +70,13 @@ const MIGRATIONS: &[&str] = &[
         updated_at INTEGER NOT NULL,
         PRIMARY KEY (kind, item_id)
      );",
+    // 2: cached responses of remote services (LLM answers), with an expiry.
+    "CREATE TABLE response_cache (
+        key        TEXT PRIMARY KEY,
+        value      TEXT NOT NULL,
+        expires_at INTEGER NOT NULL
+     );
+     CREATE INDEX response_cache_by_expiry ON response_cache (expires_at);",
 ];
 
 /// How long a writer waits for another process holding the write lock.
@@ -591,6 +598,34 @@ impl Store for SqliteStore {
                 "DELETE FROM catalog WHERE kind = ?1 AND item_id = ?2",
                 params![kind.as_str(), id],
             )? > 0)
+        })
+        .await
+    }
+
+    async fn cache_get(&self, key: &str, now: Timestamp) -> Result<Option<String>> {
+        let key = key.to_string();
+        self.read(move |conn| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT value FROM response_cache WHERE key = ?1 AND expires_at >= ?2",
+                )?
+                .query_row(params![key, now.as_millis()], |r| r.get(0))
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn cache_put(&self, key: &str, value: &str, expires_at: Timestamp) -> Result<()> {
+        let (key, value) = (key.to_string(), value.to_string());
+        self.write(move |tx| {
+            // Expired entries go whenever something new comes in: the table stays small.
+            tx.prepare_cached("DELETE FROM response_cache WHERE expires_at < ?1")?
+                .execute([Timestamp::now().as_millis()])?;
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO response_cache (key, value, expires_at) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![key, value, expires_at.as_millis()])?;
+            Ok(())
         })
         .await
     }
