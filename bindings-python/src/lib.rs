@@ -54,6 +54,18 @@ const ERROR_CLASSES: &[(&str, &str, &str)] = &[
         "Not supported by this backend or build.",
     ),
     (
+        "RateLimitError",
+        "RuntimeError",
+        "A remote service said to slow down; `retry_after` is the wait it asked for (seconds) or None.",
+    ),
+    (
+        "HttpError",
+        "OSError",
+        "A remote service answered with an error; `status` and `request_id` say which.",
+    ),
+    ("TimeoutError", "TimeoutError", "A request or the overall deadline ran out."),
+    // Last: unknown codes map here.
+    (
         "InternalError",
         "RuntimeError",
         "A bug in sociallens, such as a caught panic. Please report it.",
@@ -498,6 +510,33 @@ fn extract_interests(
     })
 }
 
+/// Raises the exception a core error of this code maps to (tests check the mapping).
+#[pyfunction]
+fn _raise_for_tests(code: &str) -> PyResult<()> {
+    let err = match code {
+        "RATE_LIMITED" => core::Error::RateLimited {
+            message: "slow down".into(),
+            retry_after: Some(Duration::from_millis(1500)),
+        },
+        "HTTP" => core::Error::Http {
+            status: 503,
+            message: "unavailable".into(),
+            request_id: Some("req-1".into()),
+        },
+        "TIMEOUT" => core::Error::Timeout("deadline".into()),
+        "NOT_FOUND" => core::Error::NotFound {
+            what: "post",
+            id: "p".into(),
+        },
+        "STORAGE" => core::Error::Storage {
+            message: "disk".into(),
+            source: None,
+        },
+        other => core::Error::Internal(format!("test error {other}")),
+    };
+    Err(to_py_err(err))
+}
+
 /// Panics inside the native boundary; the tests use it to prove a panic arrives as
 /// `InternalError` and the interpreter survives.
 #[pyfunction]
@@ -522,6 +561,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<EventOutcome>()?;
     m.add_class::<ForgetReport>()?;
     m.add_function(wrap_pyfunction!(_panic_for_tests, m)?)?;
+    m.add_function(wrap_pyfunction!(_raise_for_tests, m)?)?;
     m.add_function(wrap_pyfunction!(extract_interests, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

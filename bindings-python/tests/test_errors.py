@@ -71,3 +71,29 @@ def test_panic_becomes_internal_error_and_engine_still_works(engine):
     assert e.value.code == "INTERNAL"
     engine.record_like("u", "p", interests=["alive"])
     assert engine.interests("u")[0].term == "alive"
+
+
+@pytest.mark.parametrize(
+    "code, cls, base",
+    [
+        ("RATE_LIMITED", sociallens.RateLimitError, RuntimeError),
+        ("HTTP", sociallens.HttpError, OSError),
+        ("TIMEOUT", sociallens.TimeoutError, TimeoutError),
+        ("NOT_FOUND", sociallens.NotFoundError, LookupError),
+        ("STORAGE", sociallens.StorageError, OSError),
+    ],
+)
+def test_every_code_maps_to_its_class(code, cls, base):
+    with pytest.raises(cls) as e:
+        sociallens._native._raise_for_tests(code)
+    assert isinstance(e.value, base) and isinstance(e.value, sociallens.SocialLensError)
+    assert e.value.code == code
+
+
+def test_error_details_travel():
+    with pytest.raises(sociallens.RateLimitError) as e:
+        sociallens._native._raise_for_tests("RATE_LIMITED")
+    assert e.value.retry_after == 1.5
+    with pytest.raises(sociallens.HttpError) as e:
+        sociallens._native._raise_for_tests("HTTP")
+    assert (e.value.status, e.value.request_id) == (503, "req-1")
