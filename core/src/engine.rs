@@ -7,7 +7,12 @@ use crate::error::{Error, Result};
 use crate::ids::{EventId, PostId, UserId};
 use crate::interests::{normalize_terms, InterestExtractor, NounExtractor};
 use crate::profile::{self, Decay, SignalWeights};
-use crate::store::{open_store, CachedCaption, EventStatus, ForgetReport, PostRecord, Store};
+use crate::recommend::{
+    ground, product_ideas, rank, CachingLlm, CatalogItem, Embedder, Llm, Recommendation, Semantic,
+};
+use crate::store::{
+    open_store, CachedCaption, EventStatus, ForgetReport, ItemKind, PostRecord, Store,
+};
 use crate::time::{Clock, SystemClock, Timestamp};
 use std::collections::HashMap;
 use std::fmt;
@@ -65,6 +70,10 @@ struct Inner {
     store: Arc<dyn Store>,
     captioner: Option<Arc<dyn Captioner>>,
     extractor: Option<Arc<dyn InterestExtractor>>,
+    embedder: Option<Arc<dyn Embedder>>,
+    llm: Option<Arc<dyn Llm>>,
+    /// Embeddings by model and text hash, in front of the store's cache.
+    vectors: std::sync::Mutex<HashMap<String, Arc<Vec<f32>>>>,
     weights: SignalWeights,
     decay: Decay,
     clock: Arc<dyn Clock>,
@@ -130,6 +139,9 @@ pub struct EngineBuilder {
     store_url: Option<String>,
     captioner: Option<Arc<dyn Captioner>>,
     extractor: Option<Arc<dyn InterestExtractor>>,
+    embedder: Option<Arc<dyn Embedder>>,
+    llm: Option<Arc<dyn Llm>>,
+    llm_cache_ttl: Option<Duration>,
     no_extractor: bool,
     weights: SignalWeights,
     decay: Option<Decay>,
@@ -187,6 +199,37 @@ impl EngineBuilder {
         self
     }
 
+    /// The sentence-embedding model for semantic matching of interests and products.
+    pub fn embedder(mut self, embedder: impl Embedder + 'static) -> Self {
+        self.embedder = Some(Arc::new(embedder));
+        self
+    }
+
+    /// A shared embedder.
+    pub fn shared_embedder(mut self, embedder: Arc<dyn Embedder>) -> Self {
+        self.embedder = Some(embedder);
+        self
+    }
+
+    /// A language model for product ideas (grounded in the catalog). Its answers are cached
+    /// in the store for a day unless [`llm_cache_ttl`](Self::llm_cache_ttl) says otherwise.
+    pub fn llm(mut self, llm: impl Llm + 'static) -> Self {
+        self.llm = Some(Arc::new(llm));
+        self
+    }
+
+    /// A shared language model.
+    pub fn shared_llm(mut self, llm: Arc<dyn Llm>) -> Self {
+        self.llm = Some(llm);
+        self
+    }
+
+    /// How long LLM answers stay cached (zero: not cached).
+    pub fn llm_cache_ttl(mut self, ttl: Duration) -> Self {
+        self.llm_cache_ttl = Some(ttl);
+        self
+    }
+
     /// Weights of likes, uploads, clicks and impressions.
     pub fn signal_weights(mut self, weights: SignalWeights) -> Self {
         self.weights = weights;
@@ -223,8 +266,19 @@ impl EngineBuilder {
                 ))
             }
         };
+        let ttl = self.llm_cache_ttl.unwrap_or(Duration::from_secs(24 * 3600));
+        let llm = self.llm.map(|l| -> Arc<dyn Llm> {
+            if ttl.is_zero() {
+                l
+            } else {
+                Arc::new(CachingLlm::new(l, store.clone(), ttl))
+            }
+        });
         Ok(Engine {
             inner: Arc::new(Inner {
+                embedder: self.embedder,
+                llm,
+                vectors: std::sync::Mutex::new(HashMap::new()),
                 store,
                 captioner: self.captioner,
                 extractor: match (self.extractor, self.no_extractor) {
@@ -367,6 +421,213 @@ impl Engine {
     /// Erases every record of the user (see [`Store::forget_user`]).
     pub async fn forget_user(&self, user: &str) -> Result<ForgetReport> {
         self.inner.store.forget_user(&UserId::new(user)?).await
+    }
+
+    /// Adds (or replaces) products of the catalog. Every item is checked before anything is
+    /// written: one bad item rejects the batch and changes nothing. With an embedder, the
+    /// items' embeddings are computed now and cached.
+    pub async fn add_products(&self, items: Vec<CatalogItem>) -> Result<usize> {
+        let now = self.now();
+        let items: Vec<CatalogItem> = items
+            .into_iter()
+            .map(CatalogItem::validate)
+            .collect::<Result<_>>()?;
+        let records = items
+            .iter()
+            .map(|i| i.to_record(now))
+            .collect::<Result<Vec<_>>>()?;
+        self.inner.store.put_items(&records).await?;
+        if self.inner.embedder.is_some() {
+            let texts: Vec<String> = items.iter().map(CatalogItem::embedding_text).collect();
+            self.vectors_for(&texts).await?;
+        }
+        Ok(items.len())
+    }
+
+    /// Adds products from a `.jsonl`/`.ndjson` or `.csv` file (see [`CatalogItem::from_path`]).
+    pub async fn add_products_from_path(&self, path: impl AsRef<std::path::Path>) -> Result<usize> {
+        let path = path.as_ref().to_path_buf();
+        let items = tokio::task::spawn_blocking(move || CatalogItem::from_path(path)).await??;
+        self.add_products(items).await
+    }
+
+    /// Every product of the catalog, by id.
+    pub async fn products(&self) -> Result<Vec<CatalogItem>> {
+        self.inner
+            .store
+            .items(ItemKind::Product)
+            .await?
+            .iter()
+            .map(CatalogItem::from_record)
+            .collect()
+    }
+
+    /// Removes a product; `false` if there was none.
+    pub async fn remove_product(&self, id: &str) -> Result<bool> {
+        self.inner.store.remove_item(ItemKind::Product, id).await
+    }
+
+    /// Up to `k` products for the user, best first, each with its score and the interests
+    /// it matched.
+    ///
+    /// Offline (no LLM): catalog items ranked by the user's decayed interest weights times
+    /// how well each interest matches the item (keywords, category, title, description and,
+    /// with an embedder, semantic similarity), diversified across categories. With an LLM:
+    /// its product ideas, each grounded to the closest catalog item (an idea no item is close
+    /// to is returned with `in_catalog: false`), then catalog items to fill up to `k`.
+    ///
+    /// A user with no interests yet gets an empty list (nothing is known to go on).
+    pub async fn recommend_products(&self, user: &str, k: usize) -> Result<Vec<Recommendation>> {
+        let interests = self.interests(user, 20).await?;
+        if interests.is_empty() || k == 0 {
+            return Ok(Vec::new());
+        }
+        let items = self.products().await?;
+        let item_vectors = match self.inner.embedder {
+            Some(_) => Some(
+                self.vectors_for(
+                    &items
+                        .iter()
+                        .map(CatalogItem::embedding_text)
+                        .collect::<Vec<_>>(),
+                )
+                .await?,
+            ),
+            None => None,
+        };
+        let interest_vectors = match self.inner.embedder {
+            Some(_) => Some(
+                self.vectors_for(&interests.iter().map(|i| i.term.clone()).collect::<Vec<_>>())
+                    .await?,
+            ),
+            None => None,
+        };
+        let semantic = match (&item_vectors, &interest_vectors) {
+            (Some(items), Some(interests)) => Some(Semantic { items, interests }),
+            _ => None,
+        };
+        let ranked = rank(&interests, &items, semantic.as_ref(), k);
+        let Some(llm) = &self.inner.llm else {
+            return Ok(ranked);
+        };
+        let captions = self.recent_captions(user, 5).await?;
+        let ideas = product_ideas(llm.as_ref(), &interests, &captions, k).await?;
+        let idea_vectors = match (&self.inner.embedder, &item_vectors) {
+            (Some(e), Some(_)) => {
+                let texts: Vec<String> = ideas
+                    .iter()
+                    .map(|i| format!("{}. {}", i.name, i.category.clone().unwrap_or_default()))
+                    .collect();
+                let e = e.clone();
+                Some(
+                    tokio::task::spawn_blocking(move || {
+                        e.embed(&texts.iter().map(String::as_str).collect::<Vec<_>>())
+                    })
+                    .await??,
+                )
+            }
+            _ => None,
+        };
+        let mut out = ground(
+            &ideas,
+            &items,
+            idea_vectors.as_deref().zip(item_vectors.as_deref()),
+            0.6,
+        );
+        for r in ranked {
+            if out.len() >= k {
+                break;
+            }
+            let id = r.item.as_ref().map(|i| i.id.clone());
+            if !out
+                .iter()
+                .any(|o| o.item.as_ref().map(|i| i.id.clone()) == id)
+            {
+                out.push(r);
+            }
+        }
+        out.truncate(k);
+        Ok(out)
+    }
+
+    /// Captions of the user's latest likes and uploads.
+    async fn recent_captions(&self, user: &str, n: usize) -> Result<Vec<String>> {
+        let events = self
+            .inner
+            .store
+            .user_events(&UserId::new(user)?, 50)
+            .await?;
+        let mut out = Vec::new();
+        for e in events {
+            if !matches!(e.kind, EventKind::Like | EventKind::Upload) || e.deltas.is_empty() {
+                continue;
+            }
+            if let Some(post) = &e.post {
+                if let Some(c) = self.inner.store.post(post).await?.and_then(|p| p.caption) {
+                    if !out.contains(&c) {
+                        out.push(c);
+                    }
+                }
+            }
+            if out.len() >= n {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Embeddings of texts, from memory, then the store, then the embedder (in one batch).
+    async fn vectors_for(&self, texts: &[String]) -> Result<Vec<Arc<Vec<f32>>>> {
+        let Some(embedder) = self.inner.embedder.clone() else {
+            return Err(Error::Config("no embedder configured".into()));
+        };
+        let model = embedder.model_id();
+        let keys: Vec<String> = texts
+            .iter()
+            .map(|t| format!("emb:{model}:{}", image_sha256(t.as_bytes())))
+            .collect();
+        let mut out: Vec<Option<Arc<Vec<f32>>>> = {
+            let mem = self.inner.vectors.lock().unwrap_or_else(|p| p.into_inner());
+            keys.iter().map(|k| mem.get(k).cloned()).collect()
+        };
+        let now = self.now();
+        for (i, k) in keys.iter().enumerate() {
+            if out[i].is_none() {
+                if let Some(json) = self.inner.store.cache_get(k, now).await? {
+                    if let Ok(v) = serde_json::from_str::<Vec<f32>>(&json) {
+                        out[i] = Some(Arc::new(v));
+                    }
+                }
+            }
+        }
+        let missing: Vec<usize> = (0..texts.len()).filter(|&i| out[i].is_none()).collect();
+        if !missing.is_empty() {
+            let batch: Vec<String> = missing.iter().map(|&i| texts[i].clone()).collect();
+            let vectors = tokio::task::spawn_blocking(move || {
+                embedder.embed(&batch.iter().map(String::as_str).collect::<Vec<_>>())
+            })
+            .await??;
+            if vectors.len() != missing.len() {
+                return Err(Error::Model(
+                    "the embedder returned the wrong number of vectors".into(),
+                ));
+            }
+            // Embeddings of a text never change for a model: keep them for years.
+            let forever = now.plus(Duration::from_secs(10 * 365 * 86_400));
+            for (&i, v) in missing.iter().zip(vectors) {
+                self.inner
+                    .store
+                    .cache_put(&keys[i], &serde_json::to_string(&v)?, forever)
+                    .await?;
+                out[i] = Some(Arc::new(v));
+            }
+        }
+        let out: Vec<Arc<Vec<f32>>> = out.into_iter().flatten().collect();
+        let mut mem = self.inner.vectors.lock().unwrap_or_else(|p| p.into_inner());
+        for (k, v) in keys.iter().zip(&out) {
+            mem.insert(k.clone(), v.clone());
+        }
+        Ok(out)
     }
 
     fn event(

@@ -183,6 +183,19 @@ impl Store for MemoryStore {
         Ok(self.lock().events.get(id).cloned())
     }
 
+    async fn user_events(&self, user: &UserId, limit: usize) -> Result<Vec<Event>> {
+        let t = self.lock();
+        let mut events: Vec<Event> = t
+            .events
+            .values()
+            .filter(|e| &e.user == user)
+            .cloned()
+            .collect();
+        events.sort_by(|a, b| b.at.cmp(&a.at).then_with(|| b.id.cmp(&a.id)));
+        events.truncate(limit);
+        Ok(events)
+    }
+
     async fn put_post(&self, post: &PostRecord) -> Result<()> {
         let mut t = self.lock();
         let merged = merge_post(t.posts.get(&post.id).cloned(), post);

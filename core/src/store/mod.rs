@@ -162,6 +162,9 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// An event by id.
     async fn event(&self, id: &EventId) -> Result<Option<Event>>;
 
+    /// The user's most recent events, newest first.
+    async fn user_events(&self, user: &UserId, limit: usize) -> Result<Vec<Event>>;
+
     /// Inserts a post, or fills in the fields given for a post already stored.
     async fn put_post(&self, post: &PostRecord) -> Result<()>;
 

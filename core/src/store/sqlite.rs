@@ -488,6 +488,21 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn user_events(&self, user: &UserId, limit: usize) -> Result<Vec<Event>> {
+        let user = user.clone();
+        let limit = limit.min(i64::MAX as usize) as i64;
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE user_id = ?1 ORDER BY at DESC, event_id DESC LIMIT ?2"
+            ))?;
+            let rows = stmt
+                .query_map(params![user.as_str(), limit], read_event)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            rows.into_iter().map(event_from_row).collect()
+        })
+        .await
+    }
+
     async fn put_post(&self, post: &PostRecord) -> Result<()> {
         let post = post.clone();
         self.write(move |tx| {
