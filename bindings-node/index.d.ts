@@ -12,7 +12,21 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 /** Turns likes and uploads into decaying interest profiles kept in a store. */
 export declare class Engine {
   /** Opens an engine over the store named by `options.store`. */
-  constructor(options: EngineOptions)
+  constructor(options: EngineOptions, llm?: OpenAiCompatible | undefined | null)
+  /**
+   * Adds (or replaces) catalog products: an array of products, or the path of a `.jsonl`
+   * or `.csv` file. The whole batch is checked first; one bad item changes nothing.
+   */
+  addProducts(items: Array<Product> | string): Promise<number>
+  /** Every product of the catalog. */
+  products(): Promise<Array<Product>>
+  /** Removes a product; false if there was none. */
+  removeProduct(id: string): Promise<boolean>
+  /**
+   * Up to `k` products for the user (default 5), best first, each saying which interests it
+   * matched. A user with no interests gets an empty array.
+   */
+  recommendProducts(user: string, k?: number | undefined | null): Promise<Array<Recommendation>>
   /** Records that `user` liked a post. */
   recordLike(user: string, postId: string, options?: PostOptions | undefined | null): Promise<EventOutcome>
   /** Records that `user` uploaded a post (and is its author). */
@@ -23,6 +37,17 @@ export declare class Engine {
   interests(user: string, k?: number | undefined | null): Promise<Array<Interest>>
   /** Erases every record of the user from the store. */
   forgetUser(user: string): Promise<ForgetReport>
+}
+
+/**
+ * A client for any OpenAI-compatible chat-completions server (OpenAI, Azure OpenAI, Ollama,
+ * vLLM, llama.cpp, LM Studio), with retries, rate-limit handling, timeouts and a budget.
+ */
+export declare class OpenAiCompatible {
+  /** A client from options. */
+  constructor(options: LlmOptions)
+  /** From `OPENAI_BASE_URL`, `OPENAI_API_KEY` and `SOCIALLENS_LLM_MODEL`. */
+  static fromEnv(): OpenAiCompatible
 }
 
 /**
@@ -111,6 +136,26 @@ export interface Interest {
   lastSeen: Date
 }
 
+/** How to reach an OpenAI-compatible chat-completions server. */
+export interface LlmOptions {
+  /** e.g. `https://api.openai.com/v1` or `http://127.0.0.1:11434/v1`. */
+  baseUrl: string
+  /** The model name. */
+  model: string
+  /** Sent as `Authorization: Bearer ...`; never shown in errors or logs. */
+  apiKey?: string
+  /** Extra headers (values treated as secrets). */
+  headers?: Record<string, string>
+  /** Longest wait for one request, in ms (default 60000). */
+  requestTimeoutMs?: number
+  /** Longest wait for a whole call with retries, in ms (default 180000). */
+  deadlineMs?: number
+  /** Retries after the first attempt (default 4). */
+  maxRetries?: number
+  /** Client-side limit on requests per minute. */
+  requestsPerMinute?: number
+}
+
 /** The post and event details of a like or an upload. */
 export interface PostOptions {
   /** Encoded image bytes, captioned by the configured captioner. */
@@ -125,6 +170,44 @@ export interface PostOptions {
   author?: string
   /** When it happened (default: now). */
   at?: Date
+}
+
+/** A product of the catalog. */
+export interface Product {
+  /** Unique id. */
+  id: string
+  /** Title. */
+  title: string
+  /** Description. */
+  description?: string
+  /** Category. */
+  category?: string
+  /** Keywords. */
+  keywords?: Array<string>
+  /** Price. */
+  price?: number
+  /** Product page. */
+  url?: string
+  /** Picture. */
+  imageUrl?: string
+}
+
+/** One recommended product, with why. */
+export interface Recommendation {
+  /** The catalog product; absent for an LLM idea no product is close to. */
+  product?: Product
+  /** The product's title, or the idea's name. */
+  name: string
+  /** How well it fits, 0..1. */
+  score: number
+  /** The user's interests it answers. */
+  matchedInterests: Array<string>
+  /** The LLM's reason, for LLM ideas. */
+  reason?: string
+  /** Where it came from. */
+  source: 'catalog' | 'llm'
+  /** Whether it is a product of the catalog. */
+  inCatalog: boolean
 }
 
 /** The weight one event added to one term (negative for an unlike). */

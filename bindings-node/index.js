@@ -836,5 +836,6 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.Engine = nativeBinding.Engine
+module.exports.OpenAiCompatible = nativeBinding.OpenAiCompatible
 module.exports.__panicForTests = nativeBinding.__panicForTests
 module.exports.extractInterests = nativeBinding.extractInterests

@@ -184,6 +184,148 @@ pub struct Engine {
     inner: core::Engine,
 }
 
+/// How to reach an OpenAI-compatible chat-completions server.
+#[napi(object)]
+pub struct LlmOptions {
+    /// e.g. `https://api.openai.com/v1` or `http://127.0.0.1:11434/v1`.
+    pub base_url: String,
+    /// The model name.
+    pub model: String,
+    /// Sent as `Authorization: Bearer ...`; never shown in errors or logs.
+    pub api_key: Option<String>,
+    /// Extra headers (values treated as secrets).
+    pub headers: Option<std::collections::HashMap<String, String>>,
+    /// Longest wait for one request, in ms (default 60000).
+    pub request_timeout_ms: Option<u32>,
+    /// Longest wait for a whole call with retries, in ms (default 180000).
+    pub deadline_ms: Option<u32>,
+    /// Retries after the first attempt (default 4).
+    pub max_retries: Option<u32>,
+    /// Client-side limit on requests per minute.
+    pub requests_per_minute: Option<u32>,
+}
+
+/// A client for any OpenAI-compatible chat-completions server (OpenAI, Azure OpenAI, Ollama,
+/// vLLM, llama.cpp, LM Studio), with retries, rate-limit handling, timeouts and a budget.
+#[napi]
+pub struct OpenAiCompatible {
+    inner: std::sync::Arc<core::recommend::OpenAiCompatible>,
+}
+
+#[napi]
+impl OpenAiCompatible {
+    /// A client from options.
+    #[napi(constructor)]
+    pub fn new(env: &Env, options: LlmOptions) -> Result<Self> {
+        let build = || -> core::Result<Self> {
+            let mut c = core::recommend::OpenAiCompatible::new(&options.base_url, &options.model)?;
+            if let Some(k) = &options.api_key {
+                c = c.api_key(k);
+            }
+            for (k, v) in options.headers.iter().flatten() {
+                c = c.header(k, v);
+            }
+            if let Some(ms) = options.request_timeout_ms {
+                c = c.request_timeout(Duration::from_millis(ms.max(1) as u64));
+            }
+            if let Some(ms) = options.deadline_ms {
+                c = c.deadline(Duration::from_millis(ms.max(1) as u64));
+            }
+            if let Some(n) = options.max_retries {
+                c = c.max_retries(n);
+            }
+            if let Some(n) = options.requests_per_minute {
+                c = c.requests_per_minute(n as usize);
+            }
+            Ok(Self {
+                inner: std::sync::Arc::new(c),
+            })
+        };
+        build().map_err(|e| js_error(env, e))
+    }
+
+    /// From `OPENAI_BASE_URL`, `OPENAI_API_KEY` and `SOCIALLENS_LLM_MODEL`.
+    #[napi(factory)]
+    pub fn from_env(env: &Env) -> Result<Self> {
+        core::recommend::OpenAiCompatible::from_env()
+            .map(|c| Self {
+                inner: std::sync::Arc::new(c),
+            })
+            .map_err(|e| js_error(env, e))
+    }
+}
+
+/// A product of the catalog.
+#[napi(object)]
+pub struct Product {
+    /// Unique id.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Description.
+    pub description: Option<String>,
+    /// Category.
+    pub category: Option<String>,
+    /// Keywords.
+    pub keywords: Option<Vec<String>>,
+    /// Price.
+    pub price: Option<f64>,
+    /// Product page.
+    pub url: Option<String>,
+    /// Picture.
+    pub image_url: Option<String>,
+}
+
+impl From<core::recommend::CatalogItem> for Product {
+    fn from(i: core::recommend::CatalogItem) -> Self {
+        Self {
+            id: i.id,
+            title: i.title,
+            description: Some(i.description),
+            category: i.category,
+            keywords: Some(i.keywords),
+            price: i.price,
+            url: i.url,
+            image_url: i.image_url,
+        }
+    }
+}
+
+impl From<Product> for core::recommend::CatalogItem {
+    fn from(p: Product) -> Self {
+        Self {
+            id: p.id,
+            title: p.title,
+            description: p.description.unwrap_or_default(),
+            category: p.category,
+            keywords: p.keywords.unwrap_or_default(),
+            price: p.price,
+            url: p.url,
+            image_url: p.image_url,
+        }
+    }
+}
+
+/// One recommended product, with why.
+#[napi(object)]
+pub struct Recommendation {
+    /// The catalog product; absent for an LLM idea no product is close to.
+    pub product: Option<Product>,
+    /// The product's title, or the idea's name.
+    pub name: String,
+    /// How well it fits, 0..1.
+    pub score: f64,
+    /// The user's interests it answers.
+    pub matched_interests: Vec<String>,
+    /// The LLM's reason, for LLM ideas.
+    pub reason: Option<String>,
+    /// Where it came from.
+    #[napi(ts_type = "'catalog' | 'llm'")]
+    pub source: String,
+    /// Whether it is a product of the catalog.
+    pub in_catalog: bool,
+}
+
 fn post_from(post_id: String, o: Option<PostOptions>) -> (core::Post, core::EventOptions) {
     let mut post = core::Post::new(post_id);
     let mut opts = core::EventOptions::default();
@@ -208,8 +350,88 @@ fn event_opts(id: Option<String>, at: Option<DateTime<Utc>>) -> core::EventOptio
 impl Engine {
     /// Opens an engine over the store named by `options.store`.
     #[napi(constructor)]
-    pub fn new(env: &Env, options: EngineOptions) -> Result<Self> {
-        Self::open(options).map_err(|e| js_error(env, e))
+    pub fn new(env: &Env, options: EngineOptions, llm: Option<&OpenAiCompatible>) -> Result<Self> {
+        Self::open(options, llm.map(|l| l.inner.clone())).map_err(|e| js_error(env, e))
+    }
+
+    /// Adds (or replaces) catalog products: an array of products, or the path of a `.jsonl`
+    /// or `.csv` file. The whole batch is checked first; one bad item changes nothing.
+    #[napi(ts_return_type = "Promise<number>")]
+    pub fn add_products<'env>(
+        &self,
+        env: &'env Env,
+        items: Either<Vec<Product>, String>,
+    ) -> Result<PromiseRaw<'env, u32>> {
+        let engine = self.inner.clone();
+        promise(env, async move {
+            let n = match items {
+                Either::A(list) => {
+                    engine
+                        .add_products(list.into_iter().map(Into::into).collect())
+                        .await?
+                }
+                Either::B(path) => engine.add_products_from_path(path).await?,
+            };
+            Ok(n as u32)
+        })
+    }
+
+    /// Every product of the catalog.
+    #[napi(ts_return_type = "Promise<Array<Product>>")]
+    pub fn products<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, Vec<Product>>> {
+        let engine = self.inner.clone();
+        promise(env, async move {
+            Ok(engine
+                .products()
+                .await?
+                .into_iter()
+                .map(Product::from)
+                .collect())
+        })
+    }
+
+    /// Removes a product; false if there was none.
+    #[napi(ts_return_type = "Promise<boolean>")]
+    pub fn remove_product<'env>(
+        &self,
+        env: &'env Env,
+        id: String,
+    ) -> Result<PromiseRaw<'env, bool>> {
+        let engine = self.inner.clone();
+        promise(env, async move { engine.remove_product(&id).await })
+    }
+
+    /// Up to `k` products for the user (default 5), best first, each saying which interests it
+    /// matched. A user with no interests gets an empty array.
+    #[napi(ts_return_type = "Promise<Array<Recommendation>>")]
+    pub fn recommend_products<'env>(
+        &self,
+        env: &'env Env,
+        user: String,
+        k: Option<u32>,
+    ) -> Result<PromiseRaw<'env, Vec<Recommendation>>> {
+        let engine = self.inner.clone();
+        let k = k.unwrap_or(5) as usize;
+        promise(env, async move {
+            Ok(engine
+                .recommend_products(&user, k)
+                .await?
+                .into_iter()
+                .map(|r| Recommendation {
+                    product: r.item.map(Product::from),
+                    name: r.name,
+                    score: r.score,
+                    matched_interests: r.matched_interests,
+                    reason: r.reason,
+                    source: match r.source {
+                        core::recommend::Source::Catalog => "catalog",
+                        core::recommend::Source::Llm => "llm",
+                    }
+                    .to_string(),
+                    in_catalog: r.in_catalog,
+                })
+                .collect())
+        })
     }
 
     /// Records that `user` liked a post.
@@ -318,7 +540,10 @@ impl Engine {
 }
 
 impl Engine {
-    fn open(options: EngineOptions) -> core::Result<Self> {
+    fn open(
+        options: EngineOptions,
+        llm: Option<std::sync::Arc<core::recommend::OpenAiCompatible>>,
+    ) -> core::Result<Self> {
         let decay = match options.half_life_days {
             None => core::Decay::default(),
             Some(d) if d == f64::INFINITY => core::Decay::none(),
@@ -342,6 +567,9 @@ impl Engine {
             .store_url(&options.store)
             .signal_weights(weights)
             .decay(decay);
+        if let Some(llm) = llm {
+            builder = builder.shared_llm(llm);
+        }
         builder = match options.extractor.as_deref().unwrap_or("interests") {
             "none" => builder.no_extractor(),
             mode => builder.extractor(NounExtractor::for_mode(mode, None)?),

@@ -10,7 +10,7 @@ use sociallens as core;
 use sociallens::interests::NounExtractor;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 // ---------------------------------------------------------------------------------------
@@ -323,6 +323,161 @@ struct Engine {
     store_url: String,
 }
 
+/// A client for any OpenAI-compatible chat-completions server (OpenAI, Azure OpenAI, Ollama,
+/// vLLM, llama.cpp, LM Studio), with retries, rate-limit handling, timeouts and a budget.
+/// The API key is never shown in `repr`, logs or errors.
+#[pyclass(module = "sociallens", frozen, name = "OpenAiCompatible")]
+struct PyOpenAi {
+    inner: Arc<core::recommend::OpenAiCompatible>,
+}
+
+#[pymethods]
+impl PyOpenAi {
+    #[new]
+    #[pyo3(signature = (base_url, model, *, api_key=None, headers=None, request_timeout=60.0, deadline=180.0, max_retries=4, requests_per_minute=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        base_url: &str,
+        model: &str,
+        api_key: Option<String>,
+        headers: Option<Vec<(String, String)>>,
+        request_timeout: f64,
+        deadline: f64,
+        max_retries: u32,
+        requests_per_minute: Option<usize>,
+    ) -> PyResult<Self> {
+        let secs = |name: &str, v: f64| {
+            if v.is_finite() && v > 0.0 {
+                Ok(Duration::from_secs_f64(v))
+            } else {
+                Err(to_py_err(core::Error::InvalidInput(format!(
+                    "{name} must be > 0 seconds, got {v}"
+                ))))
+            }
+        };
+        let mut c = core::recommend::OpenAiCompatible::new(base_url, model)
+            .map_err(to_py_err)?
+            .request_timeout(secs("request_timeout", request_timeout)?)
+            .deadline(secs("deadline", deadline)?)
+            .max_retries(max_retries);
+        if let Some(k) = api_key {
+            c = c.api_key(&k);
+        }
+        for (k, v) in headers.unwrap_or_default() {
+            c = c.header(&k, &v);
+        }
+        if let Some(n) = requests_per_minute {
+            c = c.requests_per_minute(n);
+        }
+        Ok(Self { inner: Arc::new(c) })
+    }
+
+    /// From `OPENAI_BASE_URL`, `OPENAI_API_KEY` and `SOCIALLENS_LLM_MODEL`.
+    #[staticmethod]
+    fn from_env() -> PyResult<Self> {
+        Ok(Self {
+            inner: Arc::new(core::recommend::OpenAiCompatible::from_env().map_err(to_py_err)?),
+        })
+    }
+
+    fn __repr__(&self) -> String {
+        format!("{:?}", self.inner)
+    }
+}
+
+/// A product of the catalog.
+#[pyclass(module = "sociallens", frozen, get_all)]
+struct Product {
+    id: String,
+    title: String,
+    description: String,
+    category: Option<String>,
+    keywords: Vec<String>,
+    price: Option<f64>,
+    url: Option<String>,
+    image_url: Option<String>,
+}
+
+#[pymethods]
+impl Product {
+    fn __repr__(&self) -> String {
+        format!(
+            "Product(id={:?}, title={:?}, category={:?})",
+            self.id, self.title, self.category
+        )
+    }
+}
+
+impl From<core::recommend::CatalogItem> for Product {
+    fn from(i: core::recommend::CatalogItem) -> Self {
+        Self {
+            id: i.id,
+            title: i.title,
+            description: i.description,
+            category: i.category,
+            keywords: i.keywords,
+            price: i.price,
+            url: i.url,
+            image_url: i.image_url,
+        }
+    }
+}
+
+/// One recommended product: `product` (None for an LLM idea no catalog item is close to),
+/// `name`, `score` (0..1), `matched_interests` (also `matched`), `reason` (LLM ideas),
+/// `source` ("catalog" or "llm") and `in_catalog`.
+#[pyclass(module = "sociallens", frozen, get_all)]
+struct Recommendation {
+    product: Option<Py<Product>>,
+    name: String,
+    score: f64,
+    matched_interests: Vec<String>,
+    reason: Option<String>,
+    source: String,
+    in_catalog: bool,
+}
+
+#[pymethods]
+impl Recommendation {
+    /// Same as `matched_interests`.
+    #[getter]
+    fn matched(&self) -> Vec<String> {
+        self.matched_interests.clone()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Recommendation(name={:?}, score={:.3}, matched={:?}, in_catalog={})",
+            self.name, self.score, self.matched_interests, self.in_catalog
+        )
+    }
+}
+
+/// Catalog items from a list of dicts (the fields of `Product`; `keywords` a list or a
+/// comma-separated string), read through the same parser as JSON Lines files.
+fn items_from_py(py: Python<'_>, items: &Bound<'_, PyAny>) -> PyResult<ItemsSource> {
+    if let Ok(path) = items.extract::<std::path::PathBuf>() {
+        if !items.is_instance_of::<pyo3::types::PyList>() {
+            return Ok(ItemsSource::Path(path));
+        }
+    }
+    let json = py.import("json")?;
+    let mut lines = String::new();
+    for item in items.try_iter()? {
+        let line: String = json.call_method1("dumps", (item?,))?.extract()?;
+        lines.push_str(&line);
+        lines.push('\n');
+    }
+    Ok(ItemsSource::Items(
+        core::recommend::CatalogItem::from_jsonl(lines.as_bytes()).map_err(to_py_err)?,
+    ))
+}
+
+enum ItemsSource {
+    Path(std::path::PathBuf),
+    Items(Vec<core::recommend::CatalogItem>),
+}
+
 fn signal_post(
     post_id: String,
     image: Option<PyBackedBytes>,
@@ -341,11 +496,13 @@ fn signal_post(
 #[pymethods]
 impl Engine {
     #[new]
-    #[pyo3(signature = (store, *, extractor="interests", half_life_days=30.0, like_weight=1.0, upload_weight=2.0, click_weight=0.5, impression_weight=0.0))]
+    #[pyo3(signature = (store, *, extractor="interests", llm=None, llm_cache_ttl=86400.0, half_life_days=30.0, like_weight=1.0, upload_weight=2.0, click_weight=0.5, impression_weight=0.0))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         store: &str,
         extractor: &str,
+        llm: Option<PyRef<'_, PyOpenAi>>,
+        llm_cache_ttl: f64,
         half_life_days: Option<f64>,
         like_weight: f64,
         upload_weight: f64,
@@ -374,6 +531,16 @@ impl Engine {
             .store_url(store)
             .signal_weights(weights)
             .decay(decay);
+        if let Some(llm) = llm {
+            if !(llm_cache_ttl.is_finite() && llm_cache_ttl >= 0.0) {
+                return Err(to_py_err(core::Error::InvalidInput(format!(
+                    "llm_cache_ttl must be >= 0 seconds, got {llm_cache_ttl}"
+                ))));
+            }
+            builder = builder
+                .shared_llm(llm.inner.clone())
+                .llm_cache_ttl(Duration::from_secs_f64(llm_cache_ttl));
+        }
         builder = match extractor {
             "none" => builder.no_extractor(),
             mode => builder.extractor(NounExtractor::for_mode(mode, None).map_err(to_py_err)?),
@@ -475,6 +642,66 @@ impl Engine {
             .collect()
     }
 
+    /// Adds (or replaces) catalog products: a list of dicts, or a path to a `.jsonl` or
+    /// `.csv` file. The whole batch is checked first; one bad item changes nothing.
+    /// Returns how many were added.
+    fn add_products(&self, py: Python<'_>, items: &Bound<'_, PyAny>) -> PyResult<usize> {
+        let source = items_from_py(py, items)?;
+        let engine = self.inner.clone();
+        run(py, async move {
+            match source {
+                ItemsSource::Path(p) => engine.add_products_from_path(p).await,
+                ItemsSource::Items(items) => engine.add_products(items).await,
+            }
+        })
+    }
+
+    /// Every product of the catalog.
+    fn products(&self, py: Python<'_>) -> PyResult<Vec<Product>> {
+        let engine = self.inner.clone();
+        Ok(run(py, async move { engine.products().await })?
+            .into_iter()
+            .map(Product::from)
+            .collect())
+    }
+
+    /// Removes a product; False if there was none.
+    fn remove_product(&self, py: Python<'_>, product_id: String) -> PyResult<bool> {
+        let engine = self.inner.clone();
+        run(py, async move { engine.remove_product(&product_id).await })
+    }
+
+    /// Up to `k` products for the user, best first, each saying which interests it matched.
+    /// Offline: the catalog ranked against the user's interests. With `llm=`: the model's
+    /// ideas grounded in the catalog. A user with no interests gets an empty list.
+    #[pyo3(signature = (user, k=5))]
+    fn recommend_products(
+        &self,
+        py: Python<'_>,
+        user: String,
+        k: usize,
+    ) -> PyResult<Vec<Recommendation>> {
+        let engine = self.inner.clone();
+        let recs = run(py, async move { engine.recommend_products(&user, k).await })?;
+        recs.into_iter()
+            .map(|r| {
+                Ok(Recommendation {
+                    product: r.item.map(|i| Py::new(py, Product::from(i))).transpose()?,
+                    name: r.name,
+                    score: r.score,
+                    matched_interests: r.matched_interests,
+                    reason: r.reason,
+                    source: match r.source {
+                        core::recommend::Source::Catalog => "catalog",
+                        core::recommend::Source::Llm => "llm",
+                    }
+                    .to_string(),
+                    in_catalog: r.in_catalog,
+                })
+            })
+            .collect()
+    }
+
     /// Erases every record of the user from the store.
     fn forget_user(&self, py: Python<'_>, user: String) -> PyResult<ForgetReport> {
         let engine = self.inner.clone();
@@ -560,6 +787,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Interest>()?;
     m.add_class::<EventOutcome>()?;
     m.add_class::<ForgetReport>()?;
+    m.add_class::<PyOpenAi>()?;
+    m.add_class::<Product>()?;
+    m.add_class::<Recommendation>()?;
     m.add_function(wrap_pyfunction!(_panic_for_tests, m)?)?;
     m.add_function(wrap_pyfunction!(_raise_for_tests, m)?)?;
     m.add_function(wrap_pyfunction!(extract_interests, m)?)?;

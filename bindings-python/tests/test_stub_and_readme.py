@@ -47,7 +47,7 @@ def test_stub_signatures_match_module():
 
 def test_public_classes_have_properties_in_stub():
     for node in stub_tree().body:
-        if isinstance(node, ast.ClassDef) and node.name in {"Interest", "EventOutcome", "ForgetReport"}:
+        if isinstance(node, ast.ClassDef) and node.name in {"Interest", "EventOutcome", "ForgetReport", "Product", "Recommendation"}:
             props = {i.name for i in node.body if isinstance(i, ast.FunctionDef)}
             runtime = {n for n in dir(getattr(_native, node.name)) if not n.startswith("_")}
             assert props == runtime, node.name

@@ -2,7 +2,7 @@
 import builtins
 from datetime import datetime
 from os import PathLike
-from typing import Literal, Sequence
+from typing import Any, Literal, Mapping, Sequence
 
 __version__: str
 
@@ -68,6 +68,61 @@ class ForgetReport:
     @property
     def total(self) -> int: ...
 
+class OpenAiCompatible:
+    """A client for any OpenAI-compatible chat-completions server."""
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        *,
+        api_key: str | None = None,
+        headers: Sequence[tuple[str, str]] | None = None,
+        request_timeout: float = 60.0,
+        deadline: float = 180.0,
+        max_retries: int = 4,
+        requests_per_minute: int | None = None,
+    ) -> None: ...
+    @staticmethod
+    def from_env() -> OpenAiCompatible: ...
+
+class Product:
+    """A product of the catalog."""
+    @property
+    def id(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def description(self) -> str: ...
+    @property
+    def category(self) -> str | None: ...
+    @property
+    def keywords(self) -> list[str]: ...
+    @property
+    def price(self) -> float | None: ...
+    @property
+    def url(self) -> str | None: ...
+    @property
+    def image_url(self) -> str | None: ...
+
+class Recommendation:
+    """One recommended product, with why."""
+    @property
+    def product(self) -> Product | None: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def score(self) -> float: ...
+    @property
+    def matched_interests(self) -> list[str]: ...
+    @property
+    def matched(self) -> list[str]: ...
+    @property
+    def reason(self) -> str | None: ...
+    @property
+    def source(self) -> Literal["catalog", "llm"]: ...
+    @property
+    def in_catalog(self) -> bool: ...
+
 class Engine:
     """Turns likes and uploads into decaying interest profiles kept in a store."""
     def __init__(
@@ -75,6 +130,8 @@ class Engine:
         store: str,
         *,
         extractor: Literal["interests", "textblob", "none"] = "interests",
+        llm: OpenAiCompatible | None = None,
+        llm_cache_ttl: float = 86400.0,
         half_life_days: float | None = 30.0,
         like_weight: float = 1.0,
         upload_weight: float = 2.0,
@@ -110,6 +167,10 @@ class Engine:
         at: datetime | float | None = None,
     ) -> EventOutcome: ...
     def interests(self, user: str, k: int = 10) -> list[Interest]: ...
+    def add_products(self, items: Sequence[Mapping[str, Any]] | str | PathLike[str]) -> int: ...
+    def products(self) -> list[Product]: ...
+    def remove_product(self, product_id: str) -> bool: ...
+    def recommend_products(self, user: str, k: int = 5) -> list[Recommendation]: ...
     def forget_user(self, user: str) -> ForgetReport: ...
 
 def extract_interests(
