@@ -34,7 +34,7 @@ pub mod profile;
 pub mod store;
 mod time;
 
-pub use caption::Captioner;
+pub use caption::{Captioner, VitGpt2};
 pub use domain::{Event, EventKind, Interest, InterestProfile, Post, TermDelta};
 pub use engine::{days, Engine, EngineBuilder, EventOptions, EventOutcome};
 pub use error::{Error, Result};

@@ -1,0 +1,242 @@
+//! Decoding and preprocessing against Pillow + `ViTImageProcessor` outputs in the fixtures.
+
+mod common;
+
+use common::{fixtures, image_bytes, load_tensors, stem, IMAGES};
+use sociallens::caption::{decode_rgb, preprocess, DecodeOptions, PreprocessorConfig, RgbImage};
+use sociallens::Error;
+
+/// YCbCr JPEGs: zune-jpeg (the `image` crate's decoder) is not bit-exact with the
+/// libjpeg-turbo build inside Pillow (IDCT/upsampling rounding), so these two images are held
+/// to a bound instead of equality. PNGs and the CMYK JPEG are exact.
+const JPEG_DECODER_GAP: [&str; 2] = ["04_photo_640x480.jpg", "10_exif_orient6_120x80.jpg"];
+const GAP_MAX_DECODED_DIFF: u8 = 4;
+const GAP_MAX_RESIZED_DIFF: u8 = 2;
+
+fn parity_opts() -> DecodeOptions {
+    DecodeOptions {
+        apply_exif_orientation: false,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn decoded_rgb_matches_pillow() {
+    let refs = load_tensors("preprocess/decoded_rgb_u8.safetensors");
+    let mut checked = 0;
+    let mut mismatched = Vec::new();
+    for file in IMAGES {
+        let Some(want) = refs.get(stem(file)) else {
+            continue;
+        };
+        let want: Vec<u8> = want.flatten_all().unwrap().to_vec1().unwrap();
+        let got = decode_rgb(&image_bytes(file), &parity_opts()).unwrap();
+        let dims = refs[stem(file)].dims().to_vec();
+        assert_eq!(
+            [got.height as usize, got.width as usize, 3],
+            dims[..],
+            "{file}"
+        );
+        let diff = got
+            .data
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| a.abs_diff(*b))
+            .max()
+            .unwrap();
+        let allowed = if JPEG_DECODER_GAP.contains(&file) {
+            GAP_MAX_DECODED_DIFF
+        } else {
+            0
+        };
+        if diff > allowed {
+            mismatched.push(format!("{file}: max diff {diff}"));
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 10);
+    assert!(mismatched.is_empty(), "{mismatched:?}");
+}
+
+fn check_pixel_values(rel: &str, cfg: &PreprocessorConfig) {
+    let refs = load_tensors(rel);
+    let (w, h) = cfg.width_height();
+    let mut mismatched = Vec::new();
+    for file in IMAGES {
+        let img = decode_rgb(&image_bytes(file), &parity_opts()).unwrap();
+        let resized = preprocess::resize(
+            &img,
+            w,
+            h,
+            preprocess::Filter::from_pil(cfg.resample).unwrap(),
+        )
+        .unwrap();
+        let want_u8: Vec<u8> = refs[&format!("{}.resized_u8", stem(file))]
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        if JPEG_DECODER_GAP.contains(&file) {
+            let diff = resized
+                .data
+                .iter()
+                .zip(&want_u8)
+                .map(|(a, b)| a.abs_diff(*b))
+                .max()
+                .unwrap();
+            if diff > GAP_MAX_RESIZED_DIFF {
+                mismatched.push(format!("{file}: resized u8 max diff {diff}"));
+            }
+            // Preprocessing itself is still checked bit-exactly on Pillow's own pixels below.
+            let pillow = RgbImage::new(w, h, want_u8.clone()).unwrap();
+            let pv = cfg.pixel_values(&pillow).unwrap();
+            let want: Vec<f32> = refs[stem(file)].flatten_all().unwrap().to_vec1().unwrap();
+            if pv
+                .iter()
+                .zip(&want)
+                .any(|(a, b)| a.to_bits() != b.to_bits())
+            {
+                mismatched.push(format!("{file}: pixel_values from Pillow's resize differ"));
+            }
+            continue;
+        }
+        if resized.data != want_u8 {
+            mismatched.push(format!("{file}: resized u8 differs"));
+            continue;
+        }
+        let pv = cfg.pixel_values(&img).unwrap();
+        let want: Vec<f32> = refs[stem(file)].flatten_all().unwrap().to_vec1().unwrap();
+        assert_eq!(pv.len(), want.len());
+        if pv
+            .iter()
+            .zip(&want)
+            .any(|(a, b)| a.to_bits() != b.to_bits())
+        {
+            mismatched.push(format!("{file}: pixel_values differ"));
+        }
+    }
+    assert!(mismatched.is_empty(), "{mismatched:?}");
+}
+
+#[test]
+fn pixel_values_224_bit_exact() {
+    let cfg = PreprocessorConfig::from_file(
+        &fixtures().join("full_size_config/preprocessor_config.json"),
+    )
+    .unwrap();
+    assert_eq!(cfg.width_height(), (224, 224));
+    check_pixel_values("preprocess/pixel_values_224.safetensors", &cfg);
+}
+
+#[test]
+fn pixel_values_32_bit_exact() {
+    let cfg =
+        PreprocessorConfig::from_file(&fixtures().join("tiny-vit-gpt2/preprocessor_config.json"))
+            .unwrap();
+    assert_eq!(cfg.width_height(), (32, 32));
+    check_pixel_values("preprocess/pixel_values_32.safetensors", &cfg);
+}
+
+#[test]
+fn legacy_preprocessor_config_loads_identically() {
+    let dir = fixtures().join("full_size_config");
+    let current = PreprocessorConfig::from_file(&dir.join("preprocessor_config.json")).unwrap();
+    let legacy =
+        PreprocessorConfig::from_file(&dir.join("preprocessor_config.legacy_example.json"))
+            .unwrap();
+    assert_eq!(current, legacy);
+}
+
+#[test]
+fn exif_orientation_matches_pipeline_loader() {
+    let file = "10_exif_orient6_120x80.jpg";
+    let img = decode_rgb(&image_bytes(file), &DecodeOptions::default()).unwrap();
+    assert_eq!((img.width, img.height), (80, 120));
+    for (rel, cfg) in [
+        (
+            "preprocess/pixel_values_224.safetensors",
+            "full_size_config/preprocessor_config.json",
+        ),
+        (
+            "preprocess/pixel_values_32.safetensors",
+            "tiny-vit-gpt2/preprocessor_config.json",
+        ),
+    ] {
+        let cfg = PreprocessorConfig::from_file(&fixtures().join(cfg)).unwrap();
+        let refs = load_tensors(rel);
+        let want: Vec<f32> = refs[&format!("{}.exif_transposed", stem(file))]
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        let got = cfg.pixel_values(&img).unwrap();
+        // A JPEG: see JPEG_DECODER_GAP. A wrong rotation would differ by far more.
+        let max = got
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        let bound = 2.0 * GAP_MAX_RESIZED_DIFF as f32 / 255.0 + 1e-6;
+        assert!(max <= bound, "{rel}: max diff {max}");
+    }
+}
+
+fn png_header(width: u32, height: u32) -> Vec<u8> {
+    // Signature + IHDR (8-bit RGB) with a correct CRC, no image data.
+    let mut ihdr = b"IHDR".to_vec();
+    ihdr.extend_from_slice(&width.to_be_bytes());
+    ihdr.extend_from_slice(&height.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    out.extend_from_slice(&13u32.to_be_bytes());
+    out.extend_from_slice(&ihdr);
+    out.extend_from_slice(&crc32(&ihdr).to_be_bytes());
+    out
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = 0xffff_ffffu32;
+    for &b in data {
+        crc ^= b as u32;
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+#[test]
+fn bad_inputs_are_typed_errors() {
+    let jpeg = image_bytes("04_photo_640x480.jpg");
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("zero bytes", Vec::new()),
+        ("truncated jpeg", jpeg[..jpeg.len() / 3].to_vec()),
+        ("jpeg header only", jpeg[..200].to_vec()),
+        ("text", b"a cat sitting on a sofa\n".to_vec()),
+        ("huge png header", png_header(100_000, 100_000)),
+        ("png header without data", png_header(16, 16)),
+        ("png signature only", b"\x89PNG\r\n\x1a\n".to_vec()),
+    ];
+    for (what, bytes) in cases {
+        match decode_rgb(&bytes, &DecodeOptions::default()) {
+            Err(Error::InvalidInput(msg)) => assert!(!msg.is_empty(), "{what}"),
+            other => panic!("{what}: expected InvalidInput, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn byte_limit_is_checked_first() {
+    let mut opts = DecodeOptions::default();
+    opts.limits.max_bytes = 100;
+    let err = decode_rgb(&image_bytes("01_rgb_320x240.png"), &opts).unwrap_err();
+    assert!(matches!(err, Error::InvalidInput(m) if m.contains("over the limit")));
+    let mut opts = DecodeOptions::default();
+    opts.limits.max_pixels = 1000;
+    let err = decode_rgb(&image_bytes("01_rgb_320x240.png"), &opts).unwrap_err();
+    assert!(matches!(err, Error::InvalidInput(m) if m.contains("320x240")));
+}
