@@ -145,8 +145,16 @@ pub fn decode_rgb(bytes: &[u8], opts: &DecodeOptions) -> Result<RgbImage> {
     } else {
         None
     };
-    let img = DynamicImage::from_decoder(decoder).map_err(decode_error)?;
-    let mut rgb = to_rgb_like_pillow(img)?;
+    // Baseline JPEGs go through the libjpeg-exact decoder; the rest through `image`.
+    let exact = if format == ImageFormat::Jpeg {
+        super::jpeg::decode(bytes)?
+    } else {
+        None
+    };
+    let mut rgb = match exact {
+        Some(rgb) => rgb,
+        None => to_rgb_like_pillow(DynamicImage::from_decoder(decoder).map_err(decode_error)?)?,
+    };
     if let Some(o) = orientation {
         rgb = orient(rgb, o);
     }

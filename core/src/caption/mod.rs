@@ -9,6 +9,7 @@
 pub mod decode;
 pub mod generate;
 pub mod gpt2;
+mod jpeg;
 pub mod model;
 pub mod preprocess;
 pub mod tokenizer;
