@@ -9,6 +9,7 @@
 pub mod decode;
 pub mod generate;
 pub mod gpt2;
+mod hub;
 mod jpeg;
 pub mod model;
 pub mod preprocess;
@@ -18,6 +19,7 @@ mod vit_gpt2;
 
 pub use decode::{decode_rgb, DecodeOptions, ImageLimits, RgbImage};
 pub use generate::{EarlyStopping, GenerationConfig};
+pub use hub::HubOptions;
 pub use model::WeightFormat;
 pub use preprocess::PreprocessorConfig;
 pub use vit_gpt2::VitGpt2;

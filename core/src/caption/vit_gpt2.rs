@@ -2,6 +2,7 @@
 
 use super::decode::{decode_rgb, DecodeOptions};
 use super::generate::{generate, GenerationConfig, Ids};
+use super::hub::HubOptions;
 use super::model::{model_err, VisionEncoderDecoder, WeightFormat};
 use super::preprocess::PreprocessorConfig;
 use super::tokenizer::CaptionTokenizer;
@@ -56,6 +57,19 @@ impl VitGpt2 {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| dir.display().to_string());
         Self::load(dir, format, name)
+    }
+
+    /// Downloads (once, into the shared Hugging Face cache) and loads a model repository,
+    /// e.g. `nlpconnect/vit-gpt2-image-captioning`. Honours `HF_ENDPOINT`, `HF_HOME` and
+    /// `HF_HUB_OFFLINE=1` (cache only); shows a progress bar on a terminal. Prefers
+    /// `model.safetensors`, falls back to `pytorch_model.bin`.
+    pub fn from_hub(repo: &str) -> Result<Self> {
+        Self::from_hub_with(repo, &HubOptions::default())
+    }
+
+    /// [`Self::from_hub`] with an explicit revision, endpoint, cache folder or offline mode.
+    pub fn from_hub_with(repo: &str, options: &HubOptions) -> Result<Self> {
+        super::hub::load(repo, options)
     }
 
     pub(crate) fn load(dir: &Path, format: WeightFormat, name: String) -> Result<Self> {
