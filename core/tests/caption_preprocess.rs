@@ -287,3 +287,35 @@ fn mutated_images_never_panic() {
     }
     assert!(ok > 0, "some mutants should still decode");
 }
+
+/// GIF (single, transparent index, animated), BMP, WebP (lossless, lossy, lossy with alpha)
+/// and PNG layouts (16-bit colour/grey/LA, LA, 1-bit, palette with tRNS), written and
+/// decoded by Pillow 13 (`tests/data/formats/make_cases.py`).
+#[test]
+fn other_formats_decode_like_pillow() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/formats");
+    let cases: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("cases.json")).unwrap()).unwrap();
+    let mut bad = Vec::new();
+    for case in cases.as_array().unwrap() {
+        let name = case["name"].as_str().unwrap();
+        let bytes = std::fs::read(dir.join(case["file"].as_str().unwrap())).unwrap();
+        let want = std::fs::read(dir.join(format!("{name}.rgb"))).unwrap();
+        match decode_rgb(&bytes, &parity_opts()) {
+            Ok(got) => {
+                let diff = got
+                    .data
+                    .iter()
+                    .zip(&want)
+                    .map(|(a, b)| a.abs_diff(*b))
+                    .max()
+                    .unwrap_or(255);
+                if got.data.len() != want.len() || diff != 0 {
+                    bad.push(format!("{name}: max diff {diff}"));
+                }
+            }
+            Err(e) => bad.push(format!("{name}: {e}")),
+        }
+    }
+    assert!(bad.is_empty(), "{bad:?}");
+}
