@@ -205,8 +205,8 @@ fn byte_limit_is_checked_first() {
 
 /// JPEG variants written and decoded by Pillow 13 (`tests/data/jpeg/make_cases.py`):
 /// chroma sampling 4:4:4/4:2:2/4:2:0, grey, 1-3 pixel wide images, odd sizes, quality 5
-/// and 100, restart markers. Progressive files use the general decoder and are only
-/// checked to be close.
+/// and 100, restart markers, progressive (spectral selection and successive
+/// approximation, as libjpeg writes them).
 #[test]
 fn jpeg_variants_decode_like_pillow() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/jpeg");
@@ -234,11 +234,7 @@ fn jpeg_variants_decode_like_pillow() {
             .map(|(a, b)| a.abs_diff(*b))
             .max()
             .unwrap();
-        if case["progressive"].as_bool().unwrap() {
-            assert!(diff <= 16, "{name}: max diff {diff}");
-        } else {
-            assert_eq!(diff, 0, "{name}");
-        }
+        assert_eq!(diff, 0, "{name}");
     }
 }
 
@@ -266,7 +262,7 @@ fn mutated_images_never_panic() {
         state
     };
     let mut ok = 0;
-    for round in 0..10_000 {
+    for round in 0..20_000 {
         let mut b = seeds[round % seeds.len()].clone();
         for _ in 0..1 + next() % 4 {
             let at = (next() as usize) % b.len();

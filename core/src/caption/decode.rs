@@ -145,7 +145,7 @@ pub fn decode_rgb(bytes: &[u8], opts: &DecodeOptions) -> Result<RgbImage> {
     } else {
         None
     };
-    // Baseline JPEGs go through the libjpeg-exact decoder; the rest through `image`.
+    // Most JPEGs go through the libjpeg-exact decoder; the rest through `image`.
     let exact = if format == ImageFormat::Jpeg {
         super::jpeg::decode(bytes)?
     } else {

@@ -1,11 +1,13 @@
-//! A baseline JPEG decoder whose output equals libjpeg-turbo's defaults (the decoder inside
+//! A JPEG decoder whose output equals libjpeg-turbo's defaults (the decoder inside
 //! Pillow): the accurate integer IDCT (`jpeg_idct_islow`), "fancy" triangle chroma
 //! upsampling and the fixed-point YCbCr→RGB tables. The `image` crate's decoder rounds
 //! differently, which moves pixels by a few levels and breaks parity with the reference.
 //!
-//! Only sequential Huffman JPEGs with 8-bit samples, one (grey) or three (YCbCr) components
-//! in one interleaved scan, and 1x1/2x1/1x2/2x2 chroma sampling are handled; anything else
-//! returns `Ok(None)` so the caller can fall back to the general decoder.
+//! Handles Huffman-coded JPEGs with 8-bit samples, one (grey) or three (YCbCr) components
+//! and 1x1/2x1/1x2/2x2 luma sampling over 1x1 chroma: sequential files in one interleaved
+//! scan, and progressive files. Anything else (CMYK, RGB-coded, arithmetic, 12-bit,
+//! multi-scan sequential) returns `Ok(None)` so the caller can fall back to the general
+//! decoder.
 
 use super::decode::RgbImage;
 use crate::error::{Error, Result};
@@ -276,8 +278,8 @@ fn idct_islow(coef: &[i16; 64], q: &[u16; 64], out: &mut [u8], stride: usize) {
     }
 }
 
-/// Decodes a baseline JPEG bit-exactly like libjpeg-turbo; `Ok(None)` for features this
-/// decoder leaves to the general one (progressive, CMYK, RGB-coded, 12-bit, odd sampling).
+/// Decodes a JPEG bit-exactly like libjpeg-turbo; `Ok(None)` for features this decoder
+/// leaves to the general one (CMYK, RGB-coded, arithmetic, 12-bit, odd sampling).
 pub(crate) fn decode(data: &[u8]) -> Result<Option<RgbImage>> {
     let mut qt = [[0u16; 64]; 4];
     let mut dc_tables: [Option<Huffman>; 4] = [None, None, None, None];
@@ -288,6 +290,8 @@ pub(crate) fn decode(data: &[u8]) -> Result<Option<RgbImage>> {
     let mut adobe_transform: Option<u8> = None;
     let mut saw_jfif = false;
     let mut decoded = false;
+    let mut progressive = false;
+    let mut coefs: Vec<Vec<i16>> = Vec::new();
     let mut i = 2;
     loop {
         while i < data.len() && data[i] == 0xFF && data.get(i + 1) == Some(&0xFF) {
@@ -313,8 +317,9 @@ pub(crate) fn decode(data: &[u8]) -> Result<Option<RgbImage>> {
         i += len.max(2);
         match marker {
             // Anything but baseline/extended sequential Huffman goes to the general decoder.
-            0xC2 | 0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF => return Ok(None),
-            0xC0 | 0xC1 => {
+            0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF => return Ok(None),
+            0xC0..=0xC2 => {
+                progressive = marker == 0xC2;
                 if seg.len() < 6 || seg[0] != 8 || !comps.is_empty() {
                     return Ok(None);
                 }
@@ -408,8 +413,8 @@ pub(crate) fn decode(data: &[u8]) -> Result<Option<RgbImage>> {
                 adobe_transform = Some(seg[11]);
             }
             0xDA => {
-                if decoded || comps.is_empty() {
-                    // A second scan means a multi-scan file: not ours.
+                if (decoded && !progressive) || comps.is_empty() {
+                    // A second sequential scan means a multi-scan file: not ours.
                     return Ok(None);
                 }
                 // libjpeg's colour-space guess: RGB-coded files are left to the fallback.
@@ -422,20 +427,61 @@ pub(crate) fn decode(data: &[u8]) -> Result<Option<RgbImage>> {
                     }
                 }
                 let ns = *seg.first().ok_or_else(|| corrupt("bad SOS"))? as usize;
-                if ns != comps.len() || seg.len() < 1 + 2 * ns + 3 {
+                if ns == 0 || ns > comps.len() || seg.len() < 1 + 2 * ns + 3 {
+                    return Err(corrupt("bad SOS"));
+                }
+                if !progressive && ns != comps.len() {
                     return Ok(None);
                 }
+                let mut scan = Vec::with_capacity(ns);
                 for k in 0..ns {
                     let cid = seg[1 + 2 * k];
                     let t = seg[2 + 2 * k];
-                    let c = comps
-                        .iter_mut()
-                        .find(|c| c.id == cid)
+                    let ci = comps
+                        .iter()
+                        .position(|c| c.id == cid)
                         .ok_or_else(|| corrupt("scan names an unknown component"))?;
-                    c.dc_table = (t >> 4) as usize & 3;
-                    c.ac_table = (t & 15) as usize & 3;
+                    comps[ci].dc_table = (t >> 4) as usize & 3;
+                    comps[ci].ac_table = (t & 15) as usize & 3;
+                    scan.push(ci);
                 }
                 let (ss, se, ahal) = (seg[1 + 2 * ns], seg[2 + 2 * ns], seg[3 + 2 * ns]);
+                if progressive {
+                    if !decoded {
+                        layout(&mut comps, width, height);
+                        coefs = comps
+                            .iter()
+                            .map(|c| vec![0i16; c.stride * c.rows])
+                            .collect();
+                    }
+                    let p = ScanParams {
+                        ss: ss as usize,
+                        se: se as usize,
+                        ah: (ahal >> 4) as u32,
+                        al: (ahal & 15) as u32,
+                    };
+                    i += decode_progressive_scan(
+                        &data[i..],
+                        &mut comps,
+                        &mut coefs,
+                        &scan,
+                        p,
+                        &dc_tables,
+                        &ac_tables,
+                        restart_interval,
+                        width,
+                        height,
+                    )?;
+                    decoded = true;
+                    while i + 1 < data.len()
+                        && !(data[i] == 0xFF
+                            && data[i + 1] != 0
+                            && !(0xD0..=0xD7).contains(&data[i + 1]))
+                    {
+                        i += 1;
+                    }
+                    continue;
+                }
                 if ss != 0 || se != 63 || ahal != 0 {
                     return Ok(None);
                 }
@@ -466,28 +512,33 @@ pub(crate) fn decode(data: &[u8]) -> Result<Option<RgbImage>> {
     if !decoded {
         return Err(corrupt("no image data"));
     }
+    if progressive {
+        for (c, coef) in comps.iter_mut().zip(&coefs) {
+            let q = &qt[c.tq];
+            let blocks_w = c.stride / 8;
+            let mut block = [0i16; 64];
+            for (b, chunk) in coef.chunks_exact(64).enumerate() {
+                block.copy_from_slice(chunk);
+                let (bx, by) = (b % blocks_w, b / blocks_w);
+                let off = by * 8 * c.stride + bx * 8;
+                idct_islow(&block, q, &mut c.plane[off..], c.stride);
+            }
+        }
+    }
     Ok(Some(to_rgb(&comps, width, height)?))
 }
 
-#[allow(clippy::too_many_arguments)]
-fn decode_scan(
-    data: &[u8],
-    comps: &mut [Component],
-    width: usize,
-    height: usize,
-    qt: &[[u16; 64]; 4],
-    dc_tables: &[Option<Huffman>; 4],
-    ac_tables: &[Option<Huffman>; 4],
-    restart_interval: usize,
-) -> Result<usize> {
+/// Sizes every component's plane to whole MCUs (libjpeg's block grid) and records its
+/// real size.
+fn layout(comps: &mut [Component], width: usize, height: usize) -> (usize, usize) {
     let hmax = comps.iter().map(|c| c.h).max().unwrap_or(1);
     let vmax = comps.iter().map(|c| c.v).max().unwrap_or(1);
-    let interleaved = comps.len() > 1;
-    let (mcux, mcuy) = if interleaved {
+    let (mcux, mcuy) = if comps.len() > 1 {
         (width.div_ceil(8 * hmax), height.div_ceil(8 * vmax))
     } else {
         (width.div_ceil(8), height.div_ceil(8))
     };
+    let interleaved = comps.len() > 1;
     for c in comps.iter_mut() {
         c.width = (width * c.h).div_ceil(hmax);
         c.height = (height * c.v).div_ceil(vmax);
@@ -501,6 +552,232 @@ fn decode_scan(
         c.plane = vec![0u8; c.stride * c.rows];
         c.pred = 0;
     }
+    (mcux, mcuy)
+}
+
+#[derive(Clone, Copy)]
+struct ScanParams {
+    ss: usize,
+    se: usize,
+    ah: u32,
+    al: u32,
+}
+
+/// One scan of a progressive JPEG into the coefficient buffers (`coefs[c]` holds 64
+/// natural-order coefficients per block of component `c`), following libjpeg's
+/// `jdphuff.c`: DC first/refine, AC first/refine with end-of-band runs.
+#[allow(clippy::too_many_arguments)]
+fn decode_progressive_scan(
+    data: &[u8],
+    comps: &mut [Component],
+    coefs: &mut [Vec<i16>],
+    scan: &[usize],
+    p: ScanParams,
+    dc_tables: &[Option<Huffman>; 4],
+    ac_tables: &[Option<Huffman>; 4],
+    restart_interval: usize,
+    width: usize,
+    height: usize,
+) -> Result<usize> {
+    let dc_scan = p.ss == 0;
+    if p.se > 63
+        || p.ss > p.se
+        || p.al > 13
+        || (dc_scan && p.se != 0)
+        || (!dc_scan && scan.len() != 1)
+    {
+        return Err(corrupt("bad progressive scan parameters"));
+    }
+    let hmax = comps.iter().map(|c| c.h).max().unwrap_or(1);
+    let vmax = comps.iter().map(|c| c.v).max().unwrap_or(1);
+    // Interleaved scans walk MCUs; single-component scans walk that component's real blocks.
+    let (units_w, total) = if scan.len() > 1 {
+        let mx = width.div_ceil(8 * hmax);
+        (mx, mx * height.div_ceil(8 * vmax))
+    } else {
+        let c = &comps[scan[0]];
+        let bw = c.width.div_ceil(8);
+        (bw, bw * c.height.div_ceil(8))
+    };
+    let mut bits = Bits {
+        data,
+        pos: 0,
+        acc: 0,
+        nbits: 0,
+        hit_marker: false,
+    };
+    let mut eobrun = 0u32;
+    for &ci in scan {
+        comps[ci].pred = 0;
+    }
+    for m in 0..total {
+        if restart_interval > 0 && m > 0 && m % restart_interval == 0 {
+            bits.restart();
+            eobrun = 0;
+            for &ci in scan {
+                comps[ci].pred = 0;
+            }
+        }
+        let (ux, uy) = (m % units_w, m / units_w);
+        for &ci in scan {
+            let c = &mut comps[ci];
+            let blocks_w = c.stride / 8;
+            let (bh, bv) = if scan.len() > 1 { (c.h, c.v) } else { (1, 1) };
+            for v in 0..bv {
+                for h in 0..bh {
+                    let (bx, by) = (ux * bh + h, uy * bv + v);
+                    let off = (by * blocks_w + bx) * 64;
+                    let block = coefs[ci]
+                        .get_mut(off..off + 64)
+                        .ok_or_else(|| corrupt("block outside the image"))?;
+                    if dc_scan {
+                        if p.ah == 0 {
+                            let dc = dc_tables[c.dc_table]
+                                .as_ref()
+                                .ok_or_else(|| corrupt("missing DC table"))?;
+                            let s = bits.decode(dc)? as u32;
+                            if s > 16 {
+                                return Err(corrupt("bad DC size"));
+                            }
+                            c.pred = c.pred.wrapping_add(extend(bits.bits(s), s));
+                            block[0] = (c.pred.wrapping_shl(p.al)) as i16;
+                        } else if bits.bit() != 0 {
+                            block[0] |= 1 << p.al;
+                        }
+                        continue;
+                    }
+                    let ac = ac_tables[c.ac_table]
+                        .as_ref()
+                        .ok_or_else(|| corrupt("missing AC table"))?;
+                    if p.ah == 0 {
+                        ac_first(&mut bits, ac, block, p, &mut eobrun)?;
+                    } else {
+                        ac_refine(&mut bits, ac, block, p, &mut eobrun)?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(bits.pos)
+}
+
+fn ac_first(
+    bits: &mut Bits,
+    ac: &Huffman,
+    block: &mut [i16],
+    p: ScanParams,
+    eobrun: &mut u32,
+) -> Result<()> {
+    if *eobrun > 0 {
+        *eobrun -= 1;
+        return Ok(());
+    }
+    let mut k = p.ss;
+    while k <= p.se {
+        let rs = bits.decode(ac)?;
+        let (r, s) = ((rs >> 4) as u32, (rs & 15) as u32);
+        if s != 0 {
+            k += r as usize;
+            if k > 63 {
+                return Err(corrupt("coefficient index out of range"));
+            }
+            block[ZIGZAG[k]] = (extend(bits.bits(s), s).wrapping_shl(p.al)) as i16;
+            k += 1;
+        } else if r == 15 {
+            k += 16;
+        } else {
+            *eobrun = (1 << r) - 1;
+            if r > 0 {
+                *eobrun += bits.bits(r) as u32;
+            }
+            break;
+        }
+    }
+    Ok(())
+}
+
+fn ac_refine(
+    bits: &mut Bits,
+    ac: &Huffman,
+    block: &mut [i16],
+    p: ScanParams,
+    eobrun: &mut u32,
+) -> Result<()> {
+    let p1 = 1i16 << p.al;
+    let m1 = (-1i16).wrapping_shl(p.al);
+    let refine = |bits: &mut Bits, coef: &mut i16| {
+        if bits.bit() != 0 && (*coef & p1) == 0 {
+            *coef = if *coef >= 0 {
+                coef.wrapping_add(p1)
+            } else {
+                coef.wrapping_add(m1)
+            };
+        }
+    };
+    let mut k = p.ss;
+    if *eobrun == 0 {
+        while k <= p.se {
+            let rs = bits.decode(ac)?;
+            let mut r = (rs >> 4) as i32;
+            let s = (rs & 15) as u32;
+            let mut value = 0i16;
+            if s != 0 {
+                value = if bits.bit() != 0 { p1 } else { m1 };
+            } else if r != 15 {
+                *eobrun = 1 << r;
+                if r > 0 {
+                    *eobrun += bits.bits(r as u32) as u32;
+                }
+                break;
+            }
+            // Skip r zero coefficients, refining the non-zero ones passed on the way.
+            while k <= p.se {
+                let coef = &mut block[ZIGZAG[k]];
+                if *coef != 0 {
+                    refine(bits, coef);
+                } else {
+                    r -= 1;
+                    if r < 0 {
+                        break;
+                    }
+                }
+                k += 1;
+            }
+            if value != 0 {
+                if k > 63 {
+                    return Err(corrupt("coefficient index out of range"));
+                }
+                block[ZIGZAG[k]] = value;
+            }
+            k += 1;
+        }
+    }
+    if *eobrun > 0 {
+        while k <= p.se {
+            let coef = &mut block[ZIGZAG[k]];
+            if *coef != 0 {
+                refine(bits, coef);
+            }
+            k += 1;
+        }
+        *eobrun -= 1;
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn decode_scan(
+    data: &[u8],
+    comps: &mut [Component],
+    width: usize,
+    height: usize,
+    qt: &[[u16; 64]; 4],
+    dc_tables: &[Option<Huffman>; 4],
+    ac_tables: &[Option<Huffman>; 4],
+    restart_interval: usize,
+) -> Result<usize> {
+    let interleaved = comps.len() > 1;
+    let (mcux, mcuy) = layout(comps, width, height);
     let mut bits = Bits {
         data,
         pos: 0,
