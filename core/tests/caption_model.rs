@@ -234,3 +234,120 @@ fn tokenizer_decode_cases_match_transformers() {
         );
     }
 }
+
+/// A weight source that serves zero tensors for the names and shapes of the full-size
+/// checkpoint's tensor index, and records what the model asked for.
+struct IndexBackend {
+    shapes: std::collections::HashMap<String, (Vec<usize>, bool)>,
+    asked: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl candle_nn::var_builder::SimpleBackend for IndexBackend {
+    fn get(
+        &self,
+        s: candle_core::Shape,
+        name: &str,
+        _: candle_nn::Init,
+        dtype: candle_core::DType,
+        dev: &Device,
+    ) -> candle_core::Result<Tensor> {
+        let Some((shape, _)) = self.shapes.get(name) else {
+            candle_core::bail!("{name} is not in the checkpoint");
+        };
+        if s.dims() != shape.as_slice() {
+            candle_core::bail!("{name}: asked {:?}, checkpoint has {shape:?}", s.dims());
+        }
+        self.asked.lock().unwrap().push(name.to_string());
+        Tensor::zeros((), dtype, dev)?.broadcast_as(s)
+    }
+
+    fn get_unchecked(
+        &self,
+        name: &str,
+        _: candle_core::DType,
+        _: &Device,
+    ) -> candle_core::Result<Tensor> {
+        candle_core::bail!("{name}: unchecked access not expected")
+    }
+
+    fn contains_tensor(&self, name: &str) -> bool {
+        // As in model.safetensors: the tied head is not saved.
+        self.shapes.get(name).is_some_and(|(_, saved)| *saved)
+    }
+}
+
+#[test]
+fn full_size_config_reads_exactly_the_checkpoint_tensors() {
+    let dir = fixtures().join("full_size_config");
+    let index: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("tensor_index.json")).unwrap())
+            .unwrap();
+    let shapes: std::collections::HashMap<String, (Vec<usize>, bool)> = index["tensors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["name"].as_str().unwrap().to_string(),
+                (
+                    t["shape"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|d| d.as_u64().unwrap() as usize)
+                        .collect(),
+                    t["in_safetensors_save"].as_bool().unwrap(),
+                ),
+            )
+        })
+        .collect();
+    let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let backend = IndexBackend {
+        shapes: shapes.clone(),
+        asked: asked.clone(),
+    };
+    let vb = candle_nn::VarBuilder::from_backend(
+        Box::new(backend),
+        candle_core::DType::F32,
+        Device::Cpu,
+    );
+    let cfg = sociallens::caption::model::Config::from_json(
+        &std::fs::read_to_string(dir.join("config.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        cfg.encoder,
+        sociallens::caption::vit::Config::vit_base_patch16_224()
+    );
+    assert_eq!(
+        cfg.decoder,
+        sociallens::caption::gpt2::Config::gpt2_124m_cross()
+    );
+    VisionEncoderDecoder::new(&cfg, vb).unwrap();
+    let asked: std::collections::HashSet<String> = asked.lock().unwrap().iter().cloned().collect();
+    let unused: Vec<&String> = shapes.keys().filter(|k| !asked.contains(*k)).collect();
+    let mut unused: Vec<&str> = unused.iter().map(|s| s.as_str()).collect();
+    unused.sort();
+    // Only the pooler (not used for captioning) and the tied head (served by wte).
+    assert_eq!(
+        unused,
+        [
+            "decoder.lm_head.weight",
+            "encoder.pooler.dense.bias",
+            "encoder.pooler.dense.weight"
+        ]
+    );
+    let gen = GenerationConfig::from_json(
+        Some(&std::fs::read_to_string(dir.join("generation_config.json")).unwrap()),
+        &std::fs::read_to_string(dir.join("config.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        (
+            gen.decoder_start_token_id,
+            gen.eos_token_id,
+            gen.pad_token_id
+        ),
+        (50256, 50256, 50256)
+    );
+}
