@@ -3,7 +3,7 @@
 //! Weight names follow the checkpoint (`embeddings.*`, `encoder.layer.{i}.*`, `layernorm.*`).
 
 use candle_core::{Module, Result, Tensor};
-use candle_nn::{layer_norm, linear_b, LayerNorm, LayerNormConfig, Linear, VarBuilder};
+use candle_nn::{layer_norm, LayerNorm, LayerNormConfig, VarBuilder};
 use serde::Deserialize;
 
 fn default_eps() -> f64 {
@@ -170,11 +170,52 @@ impl Embeddings {
     }
 }
 
+/// An `nn.Linear` stored transposed (`[in, out]`) and applied as one 2-D matmul over all
+/// tokens of the batch, instead of one matmul per image.
+struct Dense {
+    weight_t: Tensor,
+    bias: Option<Tensor>,
+}
+
+impl Dense {
+    fn load(
+        n_in: usize,
+        n_out: usize,
+        bias: bool,
+        vb: VarBuilder,
+    ) -> Result<(Tensor, Option<Tensor>)> {
+        let w = vb.get((n_out, n_in), "weight")?;
+        let b = if bias {
+            Some(vb.get(n_out, "bias")?)
+        } else {
+            None
+        };
+        Ok((w, b))
+    }
+
+    fn new(n_in: usize, n_out: usize, bias: bool, vb: VarBuilder) -> Result<Self> {
+        let (w, b) = Self::load(n_in, n_out, bias, vb)?;
+        Ok(Dense {
+            weight_t: w.t()?.contiguous()?,
+            bias: b,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let (b, n, d) = x.dims3()?;
+        let y = x.reshape((b * n, d))?.matmul(&self.weight_t)?;
+        let y = match &self.bias {
+            Some(bias) => y.broadcast_add(bias)?,
+            None => y,
+        };
+        y.reshape((b, n, ()))
+    }
+}
+
 struct SelfAttention {
-    query: Linear,
-    key: Linear,
-    value: Linear,
-    output: Linear,
+    /// query|key|value fused into one `[D, 3D]` projection.
+    qkv: Dense,
+    output: Dense,
     heads: usize,
 }
 
@@ -182,11 +223,23 @@ impl SelfAttention {
     fn new(cfg: &Config, vb: VarBuilder) -> Result<Self> {
         let d = cfg.hidden_size;
         let a = vb.pp("attention");
+        let parts = ["query", "key", "value"]
+            .into_iter()
+            .map(|n| Dense::load(d, d, cfg.qkv_bias, a.pp(n)))
+            .collect::<Result<Vec<_>>>()?;
+        let w = Tensor::cat(&[&parts[0].0, &parts[1].0, &parts[2].0], 0)?;
+        let bias = if cfg.qkv_bias {
+            let b: Vec<&Tensor> = parts.iter().filter_map(|p| p.1.as_ref()).collect();
+            Some(Tensor::cat(&b, 0)?)
+        } else {
+            None
+        };
         Ok(SelfAttention {
-            query: linear_b(d, d, cfg.qkv_bias, a.pp("query"))?,
-            key: linear_b(d, d, cfg.qkv_bias, a.pp("key"))?,
-            value: linear_b(d, d, cfg.qkv_bias, a.pp("value"))?,
-            output: linear_b(d, d, true, vb.pp("output.dense"))?,
+            qkv: Dense {
+                weight_t: w.t()?.contiguous()?,
+                bias,
+            },
+            output: Dense::new(d, d, true, vb.pp("output.dense"))?,
             heads: cfg.num_attention_heads,
         })
     }
@@ -194,14 +247,14 @@ impl SelfAttention {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let (b, n, d) = x.dims3()?;
         let dh = d / self.heads;
-        let split = |t: Tensor| -> Result<Tensor> {
-            t.reshape((b, n, self.heads, dh))?
+        let qkv = self.qkv.forward(x)?;
+        let split = |i: usize| -> Result<Tensor> {
+            qkv.narrow(2, i * d, d)?
+                .reshape((b, n, self.heads, dh))?
                 .transpose(1, 2)?
                 .contiguous()
         };
-        let q = split(self.query.forward(x)?)?;
-        let k = split(self.key.forward(x)?)?;
-        let v = split(self.value.forward(x)?)?;
+        let (q, k, v) = (split(0)?, split(1)?, split(2)?);
         let scores = (q.matmul(&k.t()?)? / (dh as f64).sqrt())?;
         let probs = candle_nn::ops::softmax_last_dim(&scores)?;
         let ctx = probs
@@ -217,8 +270,8 @@ struct Layer {
     layernorm_before: LayerNorm,
     attention: SelfAttention,
     layernorm_after: LayerNorm,
-    intermediate: Linear,
-    output: Linear,
+    intermediate: Dense,
+    output: Dense,
     act: Act,
 }
 
@@ -229,8 +282,8 @@ impl Layer {
             layernorm_before: ln(d, cfg.layer_norm_eps, vb.pp("layernorm_before"))?,
             attention: SelfAttention::new(cfg, vb.pp("attention"))?,
             layernorm_after: ln(d, cfg.layer_norm_eps, vb.pp("layernorm_after"))?,
-            intermediate: linear_b(d, cfg.intermediate_size, true, vb.pp("intermediate.dense"))?,
-            output: linear_b(cfg.intermediate_size, d, true, vb.pp("output.dense"))?,
+            intermediate: Dense::new(d, cfg.intermediate_size, true, vb.pp("intermediate.dense"))?,
+            output: Dense::new(cfg.intermediate_size, d, true, vb.pp("output.dense"))?,
             act: Act::parse(&cfg.hidden_act)?,
         })
     }
