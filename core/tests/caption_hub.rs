@@ -88,8 +88,8 @@ fn file_for(path: &str) -> Option<Vec<u8>> {
     }
     match repo {
         "tiny-vit-gpt2" => {}
-        // The layout of old checkpoints: PyTorch weights only.
-        "tiny-bin-only" if file != "model.safetensors" => {}
+        // The layout of old checkpoints: PyTorch weights and the slow tokenizer's files only.
+        "tiny-bin-only" if file != "model.safetensors" && file != "tokenizer.json" => {}
         _ => return None,
     }
     std::fs::read(fixtures().join("tiny-vit-gpt2").join(file)).ok()
@@ -136,7 +136,8 @@ fn downloads_caches_and_loads_offline() {
     assert!(err.to_string().contains("offline"), "{err}");
     std::env::remove_var("HF_HUB_OFFLINE");
 
-    // No safetensors in the repository: falls back to pytorch_model.bin.
+    // No safetensors and no tokenizer.json in the repository: pytorch_model.bin and
+    // vocab.json + merges.txt instead.
     let c = VitGpt2::from_hub("test-org/tiny-bin-only").unwrap();
     assert_eq!(c.caption(&[&image]).unwrap()[0], want);
     assert!(log
@@ -144,6 +145,11 @@ fn downloads_caches_and_loads_offline() {
         .unwrap()
         .iter()
         .any(|p| p == "/test-org/tiny-bin-only/resolve/main/pytorch_model.bin"));
+    assert!(log
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|p| p == "/test-org/tiny-bin-only/resolve/main/merges.txt"));
 
     // An unknown repository is a model error, not a panic.
     let err = VitGpt2::from_hub("test-org/missing").err().unwrap();

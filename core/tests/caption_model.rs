@@ -351,3 +351,50 @@ fn full_size_config_reads_exactly_the_checkpoint_tensors() {
         (50256, 50256, 50256)
     );
 }
+
+/// Without `tokenizer.json`, the byte-level BPE built from `vocab.json` + `merges.txt`
+/// encodes and decodes every fixture case like transformers.
+#[test]
+fn tokenizer_from_vocab_and_merges_matches_tokenizer_json() {
+    let text = std::fs::read_to_string(fixtures().join("tokenizer_cases.json")).unwrap();
+    let cases: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    for f in [
+        "vocab.json",
+        "merges.txt",
+        "special_tokens_map.json",
+        "tokenizer_config.json",
+    ] {
+        std::fs::copy(tiny_dir().join(f), tmp.path().join(f)).unwrap();
+    }
+    let slow = CaptionTokenizer::from_dir(tmp.path()).unwrap();
+    let fast = CaptionTokenizer::from_dir(&tiny_dir()).unwrap();
+    for case in cases["encode"].as_array().unwrap() {
+        let text = case["text"].as_str().unwrap();
+        let want: Vec<u32> = case["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u32)
+            .collect();
+        assert_eq!(fast.encode(text).unwrap(), want, "fast {text:?}");
+        assert_eq!(slow.encode(text).unwrap(), want, "slow {text:?}");
+        assert_eq!(
+            slow.decode_raw(&want).unwrap(),
+            case["decode_skip_special"].as_str().unwrap()
+        );
+    }
+    for case in cases["decode"].as_array().unwrap() {
+        let ids: Vec<u32> = case["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u32)
+            .collect();
+        assert_eq!(
+            slow.caption(&ids).unwrap(),
+            fast.caption(&ids).unwrap(),
+            "{ids:?}"
+        );
+    }
+}

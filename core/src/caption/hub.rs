@@ -23,7 +23,7 @@ pub struct HubOptions {
     pub progress: Option<bool>,
 }
 
-const REQUIRED: [&str; 3] = ["config.json", "preprocessor_config.json", "tokenizer.json"];
+const REQUIRED: [&str; 2] = ["config.json", "preprocessor_config.json"];
 const OPTIONAL: [&str; 2] = ["generation_config.json", "tokenizer_config.json"];
 
 fn env_offline() -> bool {
@@ -103,6 +103,13 @@ pub(crate) fn load(repo_id: &str, opts: &HubOptions) -> Result<VitGpt2> {
     }
     for file in OPTIONAL {
         source.fetch(file, repo_id)?;
+    }
+    // Repositories saved with only the slow tokenizer carry vocab.json + merges.txt.
+    if source.fetch("tokenizer.json", repo_id)?.is_none() {
+        for file in ["vocab.json", "merges.txt"] {
+            source.fetch(file, repo_id)?.ok_or_else(|| missing(file))?;
+        }
+        source.fetch("special_tokens_map.json", repo_id)?;
     }
     let mut format = None;
     for f in [WeightFormat::Safetensors, WeightFormat::PytorchBin] {
