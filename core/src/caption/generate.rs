@@ -43,7 +43,7 @@ pub struct GenerationConfig {
     pub pad_token_id: u32,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, Clone)]
 struct RawGen {
     max_length: Option<usize>,
     min_length: Option<usize>,
@@ -60,6 +60,44 @@ struct RawGen {
     num_beam_groups: Option<usize>,
 }
 
+/// `value` unless it is missing or HF's default, in which case the decoder's setting.
+fn or_decoder<T: PartialEq>(value: Option<T>, decoder: Option<T>, default: T) -> Option<T> {
+    match value {
+        Some(v) if v != default => Some(v),
+        other => decoder.or(other),
+    }
+}
+
+impl RawGen {
+    /// HF's `GenerationConfig.from_model_config`: settings still at their default on the
+    /// top level are taken from the `decoder` section of an encoder-decoder config.
+    fn with_decoder_fallback(self, dec: RawGen) -> RawGen {
+        RawGen {
+            max_length: or_decoder(self.max_length, dec.max_length, 20),
+            min_length: or_decoder(self.min_length, dec.min_length, 0),
+            num_beams: or_decoder(self.num_beams, dec.num_beams, 1),
+            early_stopping: or_decoder(
+                self.early_stopping,
+                dec.early_stopping,
+                serde_json::Value::Bool(false),
+            ),
+            length_penalty: or_decoder(self.length_penalty, dec.length_penalty, 1.0),
+            decoder_start_token_id: self.decoder_start_token_id.or(dec.decoder_start_token_id),
+            bos_token_id: self.bos_token_id.or(dec.bos_token_id),
+            eos_token_id: or_decoder(self.eos_token_id, dec.eos_token_id, serde_json::Value::Null),
+            pad_token_id: self.pad_token_id.or(dec.pad_token_id),
+            do_sample: or_decoder(self.do_sample, dec.do_sample, false),
+            no_repeat_ngram_size: or_decoder(
+                self.no_repeat_ngram_size,
+                dec.no_repeat_ngram_size,
+                0,
+            ),
+            repetition_penalty: or_decoder(self.repetition_penalty, dec.repetition_penalty, 1.0),
+            num_beam_groups: or_decoder(self.num_beam_groups, dec.num_beam_groups, 1),
+        }
+    }
+}
+
 fn first_id(v: &serde_json::Value) -> Option<u32> {
     match v {
         serde_json::Value::Number(n) => n.as_u64().and_then(|n| u32::try_from(n).ok()),
@@ -70,18 +108,26 @@ fn first_id(v: &serde_json::Value) -> Option<u32> {
 
 impl GenerationConfig {
     /// Reads HF's effective settings: `generation_config.json` when given, else the
-    /// generation fields of `config.json` (old checkpoints), with HF's defaults
+    /// generation fields of `config.json` (old checkpoints; settings left at their default
+    /// on the top level come from its `decoder` section, as in HF), with HF's defaults
     /// (max_length 20, greedy, early_stopping false, length_penalty 1).
     ///
     /// Settings this crate does not implement (sampling, n-gram blocking, repetition
     /// penalty, diverse beams) are refused rather than silently ignored.
     pub fn from_json(generation_config: Option<&str>, config: &str) -> Result<Self> {
         let bad = |e: serde_json::Error| Error::Model(format!("bad generation settings: {e}"));
+        let top: RawGen = serde_json::from_str(config).map_err(bad)?;
         let raw: RawGen = match generation_config {
             Some(text) => serde_json::from_str(text).map_err(bad)?,
-            None => serde_json::from_str(config).map_err(bad)?,
+            None => {
+                let whole: serde_json::Value = serde_json::from_str(config).map_err(bad)?;
+                let dec: RawGen = match whole.get("decoder") {
+                    Some(d) => serde_json::from_value(d.clone()).map_err(bad)?,
+                    None => RawGen::default(),
+                };
+                top.clone().with_decoder_fallback(dec)
+            }
         };
-        let top: RawGen = serde_json::from_str(config).map_err(bad)?;
         if raw.do_sample == Some(true) {
             return Err(Error::Unsupported("sampling (do_sample=true)".into()));
         }
@@ -455,4 +501,72 @@ fn beam(
             ids
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TOP: &str = r#"{"decoder_start_token_id": 7, "eos_token_id": 9, "pad_token_id": 9,
+        "decoder": {"eos_token_id": 9, "bos_token_id": 8, "length_penalty": 2.0,
+                    "early_stopping": true, "max_length": 20}}"#;
+
+    #[test]
+    fn config_json_falls_back_to_the_decoder_section() {
+        let g = GenerationConfig::from_json(None, TOP).unwrap();
+        assert_eq!(g.length_penalty, 2.0);
+        assert_eq!(g.early_stopping, EarlyStopping::Immediate);
+        assert_eq!(
+            (g.decoder_start_token_id, g.eos_token_id, g.pad_token_id),
+            (7, 9, 9)
+        );
+        // generation_config.json wins when present.
+        let g = GenerationConfig::from_json(Some(r#"{"eos_token_id": [9, 10]}"#), TOP).unwrap();
+        assert_eq!(g.length_penalty, 1.0);
+        assert_eq!(g.early_stopping, EarlyStopping::Heuristic);
+        assert_eq!(g.decoder_start_token_id, 7);
+    }
+
+    #[test]
+    fn unsupported_settings_are_refused() {
+        let cfg = r#"{"decoder_start_token_id": 7, "eos_token_id": 9,
+            "decoder": {"no_repeat_ngram_size": 3}}"#;
+        let err = GenerationConfig::from_json(None, cfg).unwrap_err();
+        assert!(matches!(err, Error::Unsupported(_)));
+        let err = GenerationConfig::from_json(Some(r#"{"do_sample": true}"#), TOP).unwrap_err();
+        assert!(matches!(err, Error::Unsupported(_)));
+    }
+
+    #[test]
+    fn top_k_orders_by_score_then_index() {
+        let mut out = Vec::new();
+        top_k_into(&[1.0, 3.0, 3.0, f32::NAN, 2.0, 3.0], 10, 3, &mut out);
+        assert_eq!(out, [(3.0, 11), (3.0, 12), (3.0, 15)]);
+    }
+
+    #[test]
+    fn hypotheses_keep_the_best_and_track_the_worst() {
+        let mut h = Hypotheses::new(2);
+        h.add(vec![1], -3.0, 1, 1.0);
+        h.add(vec![2], -4.0, 2, 1.0); // -2.0
+        assert_eq!(h.worst, -3.0);
+        h.add(vec![3], -1.0, 1, 1.0); // drops -3.0
+        assert_eq!(h.worst, -2.0);
+        h.add(vec![4], -10.0, 1, 1.0); // worse than the worst: ignored
+        assert_eq!(h.beams.len(), 2);
+        let cfg = GenerationConfig {
+            max_length: 16,
+            min_length: 0,
+            num_beams: 2,
+            early_stopping: EarlyStopping::Heuristic,
+            length_penalty: 1.0,
+            decoder_start_token_id: 0,
+            eos_token_id: 1,
+            pad_token_id: 1,
+        };
+        // worst (-2.0) >= best attainable (-8.0 / 4): done; (-7.0 / 4) is not.
+        assert!(h.is_done(-8.0, 4, &cfg));
+        assert!(!h.is_done(-7.0, 4, &cfg));
+        assert_eq!(h.best(), Some(vec![3]));
+    }
 }
