@@ -29,6 +29,10 @@ pub struct GenerationConfig {
     pub max_length: usize,
     /// No EOS before this many tokens (counting the start token).
     pub min_length: usize,
+    /// Forbid repeating any n-gram of this size (0 = off).
+    pub no_repeat_ngram_size: usize,
+    /// CTRL-style penalty on tokens already in the sequence (1.0 = off).
+    pub repetition_penalty: f32,
     /// 1 = greedy.
     pub num_beams: usize,
     /// Beam search stopping rule.
@@ -112,8 +116,8 @@ impl GenerationConfig {
     /// on the top level come from its `decoder` section, as in HF), with HF's defaults
     /// (max_length 20, greedy, early_stopping false, length_penalty 1).
     ///
-    /// Settings this crate does not implement (sampling, n-gram blocking, repetition
-    /// penalty, diverse beams) are refused rather than silently ignored.
+    /// Settings this crate does not implement (sampling, diverse beams) are refused rather
+    /// than silently ignored.
     pub fn from_json(generation_config: Option<&str>, config: &str) -> Result<Self> {
         let bad = |e: serde_json::Error| Error::Model(format!("bad generation settings: {e}"));
         let top: RawGen = serde_json::from_str(config).map_err(bad)?;
@@ -130,12 +134,6 @@ impl GenerationConfig {
         };
         if raw.do_sample == Some(true) {
             return Err(Error::Unsupported("sampling (do_sample=true)".into()));
-        }
-        if raw.no_repeat_ngram_size.unwrap_or(0) != 0 {
-            return Err(Error::Unsupported("no_repeat_ngram_size".into()));
-        }
-        if raw.repetition_penalty.unwrap_or(1.0) != 1.0 {
-            return Err(Error::Unsupported("repetition_penalty".into()));
         }
         if raw.num_beam_groups.unwrap_or(1) != 1 {
             return Err(Error::Unsupported("diverse beam search".into()));
@@ -163,6 +161,8 @@ impl GenerationConfig {
         let cfg = GenerationConfig {
             max_length: raw.max_length.unwrap_or(20),
             min_length: raw.min_length.unwrap_or(0),
+            no_repeat_ngram_size: raw.no_repeat_ngram_size.unwrap_or(0),
+            repetition_penalty: raw.repetition_penalty.unwrap_or(1.0) as f32,
             num_beams: raw.num_beams.unwrap_or(1),
             early_stopping,
             length_penalty: raw.length_penalty.unwrap_or(1.0),
@@ -182,6 +182,9 @@ impl GenerationConfig {
         }
         if self.max_length < 2 {
             return Err(Error::invalid("max_length must leave room for a token"));
+        }
+        if !(self.repetition_penalty.is_finite() && self.repetition_penalty > 0.0) {
+            return Err(Error::invalid("repetition_penalty must be positive"));
         }
         if !self.length_penalty.is_finite() {
             return Err(Error::invalid("length_penalty must be finite"));
@@ -226,8 +229,32 @@ pub fn generate(
     }
 }
 
-fn suppress_eos(scores: &mut [f32], cur_len: usize, cfg: &GenerationConfig) {
-    if cur_len < cfg.min_length {
+/// HF's logits processors for these settings, in HF's order: repetition penalty,
+/// n-gram blocking, minimum length. `seq` is the row's ids so far, start token included.
+fn process(scores: &mut [f32], seq: &[u32], cfg: &GenerationConfig) {
+    if cfg.repetition_penalty != 1.0 {
+        let p = cfg.repetition_penalty;
+        let mut seen = std::collections::HashSet::new();
+        for &t in seq {
+            if seen.insert(t) {
+                if let Some(s) = scores.get_mut(t as usize) {
+                    *s = if *s < 0.0 { *s * p } else { *s / p };
+                }
+            }
+        }
+    }
+    let n = cfg.no_repeat_ngram_size;
+    if n > 0 && seq.len() + 1 >= n {
+        let prefix = &seq[seq.len() + 1 - n..];
+        for w in seq.windows(n) {
+            if &w[..n - 1] == prefix {
+                if let Some(s) = scores.get_mut(w[n - 1] as usize) {
+                    *s = f32::NEG_INFINITY;
+                }
+            }
+        }
+    }
+    if seq.len() < cfg.min_length {
         if let Some(s) = scores.get_mut(cfg.eos_token_id as usize) {
             *s = f32::NEG_INFINITY;
         }
@@ -263,7 +290,7 @@ fn greedy(
             .forward_last(&ids_tensor(&last, dev)?, cross, &mut cache)
             .map_err(model_err)?;
         for (i, mut row) in rows(&logits)?.into_iter().enumerate() {
-            suppress_eos(&mut row, cur_len, cfg);
+            process(&mut row, &seqs[i], cfg);
             let tok = if unfinished[i] {
                 argmax(&row)
             } else {
@@ -415,7 +442,7 @@ fn beam(
                 let row = &mut logits[r];
                 vocab = row.len();
                 log_softmax(row);
-                suppress_eos(row, cur_len, cfg);
+                process(row, &seqs[r], cfg);
                 let s = scores[r];
                 for x in row.iter_mut() {
                     *x += s;
@@ -530,11 +557,52 @@ mod tests {
     #[test]
     fn unsupported_settings_are_refused() {
         let cfg = r#"{"decoder_start_token_id": 7, "eos_token_id": 9,
-            "decoder": {"no_repeat_ngram_size": 3}}"#;
+            "decoder": {"no_repeat_ngram_size": 3, "num_beam_groups": 2}}"#;
         let err = GenerationConfig::from_json(None, cfg).unwrap_err();
         assert!(matches!(err, Error::Unsupported(_)));
         let err = GenerationConfig::from_json(Some(r#"{"do_sample": true}"#), TOP).unwrap_err();
         assert!(matches!(err, Error::Unsupported(_)));
+    }
+
+    #[test]
+    fn logits_processors_follow_hf() {
+        let base = GenerationConfig::from_json(None, TOP).unwrap();
+        // Repetition penalty: seen tokens (start token included) shrink towards -inf.
+        let cfg = GenerationConfig {
+            repetition_penalty: 2.0,
+            ..base.clone()
+        };
+        let mut s = vec![4.0, -4.0, 4.0, 1.0];
+        process(&mut s, &[0, 1, 1], &cfg);
+        assert_eq!(s, [2.0, -8.0, 4.0, 1.0]);
+        // 2-gram blocking: after "... 3", every token that followed a 3 is banned.
+        let cfg = GenerationConfig {
+            no_repeat_ngram_size: 2,
+            ..base.clone()
+        };
+        let mut s = vec![0.0; 6];
+        process(&mut s, &[7, 3, 4, 3, 5, 3], &cfg);
+        assert_eq!(s.iter().filter(|x| x.is_infinite()).count(), 2);
+        assert!(s[4].is_infinite() && s[5].is_infinite());
+        // 3-grams need a 2-token prefix seen before.
+        let cfg = GenerationConfig {
+            no_repeat_ngram_size: 3,
+            ..base.clone()
+        };
+        let mut s = vec![0.0; 6];
+        process(&mut s, &[1, 2, 3, 1, 2], &cfg);
+        assert!(s[3].is_infinite() && s.iter().filter(|x| x.is_infinite()).count() == 1);
+        // Minimum length counts the start token.
+        let cfg = GenerationConfig {
+            min_length: 3,
+            ..base
+        };
+        let mut s = vec![0.0; 10];
+        process(&mut s, &[7, 1], &cfg);
+        assert!(s[9].is_infinite());
+        let mut s = vec![0.0; 10];
+        process(&mut s, &[7, 1, 2], &cfg);
+        assert!(s[9].is_finite());
     }
 
     #[test]
@@ -557,6 +625,8 @@ mod tests {
         let cfg = GenerationConfig {
             max_length: 16,
             min_length: 0,
+            no_repeat_ngram_size: 0,
+            repetition_penalty: 1.0,
             num_beams: 2,
             early_stopping: EarlyStopping::Heuristic,
             length_penalty: 1.0,

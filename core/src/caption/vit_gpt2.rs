@@ -172,12 +172,16 @@ impl Captioner for VitGpt2 {
     fn model_id(&self) -> String {
         let g = &self.generation;
         format!(
-            "vit-gpt2:{}:max_length={}:num_beams={}:length_penalty={}:early_stopping={:?}:exif={}",
+            "vit-gpt2:{}:max_length={}:num_beams={}:length_penalty={}:early_stopping={:?}:\
+             min_length={}:no_repeat_ngram_size={}:repetition_penalty={}:exif={}",
             self.name,
             g.max_length,
             g.num_beams,
             g.length_penalty,
             g.early_stopping,
+            g.min_length,
+            g.no_repeat_ngram_size,
+            g.repetition_penalty,
             self.decode.apply_exif_orientation
         )
     }
