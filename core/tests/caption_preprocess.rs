@@ -315,3 +315,16 @@ fn other_formats_decode_like_pillow() {
     }
     assert!(bad.is_empty(), "{bad:?}");
 }
+
+#[test]
+fn inconsistent_rgb_image_is_an_error_not_a_panic() {
+    let img = sociallens::caption::RgbImage {
+        width: 10,
+        height: 10,
+        data: vec![0; 5],
+    };
+    let cfg = PreprocessorConfig::default();
+    assert_eq!(cfg.pixel_values(&img).unwrap_err().code(), "INVALID_INPUT");
+    let err = preprocess::resize(&img, 4, 4, preprocess::Filter::Bilinear).unwrap_err();
+    assert_eq!(err.code(), "INVALID_INPUT");
+}

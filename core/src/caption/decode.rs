@@ -58,19 +58,32 @@ pub struct RgbImage {
 }
 
 impl RgbImage {
-    /// An image from interleaved RGB bytes; fails if the length does not match.
-    pub fn new(width: u32, height: u32, data: Vec<u8>) -> Result<Self> {
-        if width == 0 || height == 0 || data.len() as u64 != width as u64 * height as u64 * 3 {
+    /// Checks that `data` holds exactly `width * height` RGB pixels (the fields are public,
+    /// so an image can be built inconsistent by hand).
+    pub fn check(&self) -> Result<()> {
+        if self.width == 0
+            || self.height == 0
+            || self.data.len() as u64 != self.width as u64 * self.height as u64 * 3
+        {
             return Err(Error::invalid(format!(
-                "RGB buffer of {} bytes does not hold a {width}x{height} image",
-                data.len()
+                "RGB buffer of {} bytes does not hold a {}x{} image",
+                self.data.len(),
+                self.width,
+                self.height
             )));
         }
-        Ok(RgbImage {
+        Ok(())
+    }
+
+    /// An image from interleaved RGB bytes; fails if the length does not match.
+    pub fn new(width: u32, height: u32, data: Vec<u8>) -> Result<Self> {
+        let img = RgbImage {
             width,
             height,
             data,
-        })
+        };
+        img.check()?;
+        Ok(img)
     }
 }
 
@@ -156,7 +169,7 @@ pub fn decode_rgb(bytes: &[u8], opts: &DecodeOptions) -> Result<RgbImage> {
         None => to_rgb_like_pillow(DynamicImage::from_decoder(decoder).map_err(decode_error)?)?,
     };
     if let Some(o) = orientation {
-        rgb = orient(rgb, o);
+        rgb = orient(rgb, o)?;
     }
     Ok(rgb)
 }
@@ -262,23 +275,14 @@ fn to_rgb_like_pillow(img: DynamicImage) -> Result<RgbImage> {
     RgbImage::new(w, h, out)
 }
 
-fn orient(img: RgbImage, o: image::metadata::Orientation) -> RgbImage {
-    use image::metadata::Orientation as O;
-    if o == O::NoTransforms {
-        return img;
+fn orient(img: RgbImage, o: image::metadata::Orientation) -> Result<RgbImage> {
+    if o == image::metadata::Orientation::NoTransforms {
+        return Ok(img);
     }
-    let (w, h) = (img.width, img.height);
-    match image::RgbImage::from_raw(w, h, img.data) {
-        Some(buf) => {
-            let mut dynamic = DynamicImage::ImageRgb8(buf);
-            dynamic.apply_orientation(o);
-            let rgb = dynamic.into_rgb8();
-            RgbImage {
-                width: rgb.width(),
-                height: rgb.height(),
-                data: rgb.into_raw(),
-            }
-        }
-        None => unreachable!("RgbImage invariant: data holds width*height*3 bytes"),
-    }
+    let buf = image::RgbImage::from_raw(img.width, img.height, img.data)
+        .ok_or_else(|| Error::Internal("RGB buffer does not match its size".into()))?;
+    let mut dynamic = DynamicImage::ImageRgb8(buf);
+    dynamic.apply_orientation(o);
+    let rgb = dynamic.into_rgb8();
+    RgbImage::new(rgb.width(), rgb.height(), rgb.into_raw())
 }

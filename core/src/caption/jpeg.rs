@@ -22,11 +22,16 @@ fn corrupt(what: &str) -> Error {
     Error::invalid(format!("corrupt JPEG: {what}"))
 }
 
+/// Codes up to this many bits are decoded with one table lookup.
+const LOOKUP_BITS: u32 = 9;
+
 #[derive(Clone)]
 struct Huffman {
     /// For each code length 1..=16: (first code, number of codes, offset into `values`).
     lengths: [(i32, i32, usize); 17],
     values: Vec<u8>,
+    /// Indexed by the next `LOOKUP_BITS` bits: (code length, value); length 0 = longer code.
+    lookup: Vec<(u8, u8)>,
 }
 
 impl Huffman {
@@ -46,9 +51,25 @@ impl Huffman {
         if offset != values.len() {
             return Err(corrupt("bad Huffman table size"));
         }
+        let mut lookup = vec![(0u8, 0u8); 1 << LOOKUP_BITS];
+        for (len, &(first, n, offset)) in lengths
+            .iter()
+            .enumerate()
+            .take(LOOKUP_BITS as usize + 1)
+            .skip(1)
+        {
+            for i in 0..n {
+                let code = (first + i) as usize;
+                let shift = LOOKUP_BITS as usize - len;
+                for fill in 0..1usize << shift {
+                    lookup[(code << shift) | fill] = (len as u8, values[offset + i as usize]);
+                }
+            }
+        }
         Ok(Huffman {
             lengths,
             values: values.to_vec(),
+            lookup,
         })
     }
 }
@@ -110,6 +131,15 @@ impl<'a> Bits<'a> {
     }
 
     fn decode(&mut self, h: &Huffman) -> Result<u8> {
+        if self.nbits < LOOKUP_BITS {
+            self.fill();
+        }
+        let (len, value) = h.lookup[(self.acc >> (32 - LOOKUP_BITS)) as usize];
+        if len > 0 {
+            self.acc <<= len;
+            self.nbits -= len as u32;
+            return Ok(value);
+        }
         let mut code = 0i32;
         for len in 1..=16 {
             code = (code << 1) | self.bit();

@@ -136,6 +136,7 @@ impl PreprocessorConfig {
     /// The processor's output for one image, channels first: `3 * H * W` floats
     /// (`[3, H, W]`). Without `do_resize` the image must already have the configured size.
     pub fn pixel_values(&self, img: &RgbImage) -> Result<Vec<f32>> {
+        img.check()?;
         let (w, h) = self.width_height();
         let resized;
         let src = if self.do_resize {
@@ -329,6 +330,7 @@ fn clip8(v: i32) -> u8 {
 /// a horizontal pass then a vertical pass, each rounding to u8, with the kernel widened by
 /// the scale factor when shrinking (antialiasing).
 pub fn resize(img: &RgbImage, width: u32, height: u32, filter: Filter) -> Result<RgbImage> {
+    img.check()?;
     if width == 0 || height == 0 {
         return Err(Error::invalid("resize to an empty size"));
     }
