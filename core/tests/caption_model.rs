@@ -398,3 +398,39 @@ fn tokenizer_from_vocab_and_merges_matches_tokenizer_json() {
         );
     }
 }
+
+/// `tie_word_embeddings: false` reads the checkpoint's own head: the .bin has it (equal to
+/// wte here, so the logits do not move), model.safetensors does not.
+#[test]
+fn untied_head_is_read_from_the_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    for f in ["model.safetensors", "pytorch_model.bin"] {
+        std::fs::copy(tiny_dir().join(f), tmp.path().join(f)).unwrap();
+    }
+    let mut cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(tiny_dir().join("config.json")).unwrap())
+            .unwrap();
+    cfg["decoder"]["tie_word_embeddings"] = serde_json::Value::Bool(false);
+    std::fs::write(tmp.path().join("config.json"), cfg.to_string()).unwrap();
+    let err =
+        VisionEncoderDecoder::from_dir_with(tmp.path(), WeightFormat::Safetensors, &Device::Cpu)
+            .err()
+            .unwrap();
+    assert_eq!(err.code(), "MODEL");
+    let model =
+        VisionEncoderDecoder::from_dir_with(tmp.path(), WeightFormat::PytorchBin, &Device::Cpu)
+            .unwrap();
+    let pv = load_tensors("preprocess/pixel_values_32.safetensors");
+    let refs = load_tensors("tiny_reference.safetensors");
+    let s = "05_wide_300x100";
+    let cross = model
+        .decoder()
+        .cross_kv(&model.encode(&pv[s]).unwrap())
+        .unwrap();
+    let ids = Tensor::new(&[[399u32, 17, 101, 288]], &Device::Cpu).unwrap();
+    let logits = model
+        .decoder()
+        .forward(&ids, &cross, &mut KvCache::default())
+        .unwrap();
+    assert!(max_abs(&logits, &refs[&format!("{s}.decoder_prefix_logits")]) <= 1e-4);
+}

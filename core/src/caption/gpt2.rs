@@ -51,6 +51,9 @@ pub struct Config {
     /// Blocks carry cross-attention over encoder states.
     #[serde(default)]
     pub add_cross_attention: bool,
+    /// The output head is the token embedding matrix (GPT-2's default).
+    #[serde(default = "default_true")]
+    pub tie_word_embeddings: bool,
 }
 
 impl Config {
@@ -68,6 +71,7 @@ impl Config {
             scale_attn_weights: true,
             scale_attn_by_inverse_layer_idx: false,
             add_cross_attention: true,
+            tie_word_embeddings: true,
         }
     }
 }
@@ -333,8 +337,8 @@ impl KvCache {
     }
 }
 
-/// The GPT-2 decoder with its language-model head (tied to `wte` unless the checkpoint
-/// has its own `lm_head.weight`).
+/// The GPT-2 decoder with its language-model head (`wte` itself when
+/// `tie_word_embeddings`, GPT-2's default; `lm_head.weight` otherwise).
 pub struct Gpt2Decoder {
     wte: Tensor,
     wpe: Tensor,
@@ -357,11 +361,12 @@ impl Gpt2Decoder {
             .map(|i| Block::new(cfg, i, t.pp(format!("h.{i}"))))
             .collect::<Result<Vec<_>>>()?;
         let ln_f = ln(cfg.n_embd, cfg.layer_norm_epsilon, t.pp("ln_f"))?;
-        // safetensors checkpoints omit the tied head; .bin checkpoints carry a copy.
-        let lm_head = if vb.contains_tensor("lm_head.weight") {
-            vb.get((cfg.vocab_size, cfg.n_embd), "lm_head.weight")?
-        } else {
+        // Tied like HF's tie_weights(): the head *is* wte, whatever a .bin stores beside it
+        // (safetensors checkpoints omit it), and its copy is never loaded.
+        let lm_head = if cfg.tie_word_embeddings {
             wte.clone()
+        } else {
+            vb.get((cfg.vocab_size, cfg.n_embd), "lm_head.weight")?
         };
         Ok(Gpt2Decoder {
             wte,
