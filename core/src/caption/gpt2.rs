@@ -166,20 +166,23 @@ struct CrossAttention {
 }
 
 impl CrossAttention {
-    /// Keys and values of the encoder states, `[B, H, S, dh]` each.
+    /// Keys (already transposed, `[B, H, dh, S]`) and values (`[B, H, S, dh]`) of the
+    /// encoder states; made once per image, so the transposition is paid once too.
     fn kv(&self, enc: &Tensor) -> Result<(Tensor, Tensor)> {
         let d = enc.dim(D::Minus1)?;
         let kv = self.c_attn.forward(enc)?;
         Ok((
-            split_heads(&kv.narrow(2, 0, d)?, self.heads)?,
+            split_heads(&kv.narrow(2, 0, d)?, self.heads)?
+                .t()?
+                .contiguous()?,
             split_heads(&kv.narrow(2, d, d)?, self.heads)?,
         ))
     }
 
-    /// `x` has `B * g` rows (g beams per image, image-major); `k`/`v` have `B` rows.
-    fn forward(&self, x: &Tensor, k: &Tensor, v: &Tensor) -> Result<Tensor> {
+    /// `x` has `B * g` rows (g beams per image, image-major); `k_t`/`v` have `B` rows.
+    fn forward(&self, x: &Tensor, k_t: &Tensor, v: &Tensor) -> Result<Tensor> {
         let (n, t, d) = x.dims3()?;
-        let b = k.dim(0)?;
+        let b = k_t.dim(0)?;
         if b == 0 || n % b != 0 {
             candle_core::bail!("{n} decoder rows cannot share {b} encoder states");
         }
@@ -193,7 +196,7 @@ impl CrossAttention {
             .reshape((b, g * t, self.heads, dh))?
             .transpose(1, 2)?
             .contiguous()?;
-        let scores = (q.matmul(&k.t()?)? * self.scale)?;
+        let scores = (q.matmul(k_t)? * self.scale)?;
         let probs = candle_nn::ops::softmax_last_dim(&scores)?;
         let ctx = probs
             .matmul(v)?
@@ -340,11 +343,14 @@ impl KvCache {
 /// The GPT-2 decoder with its language-model head (`wte` itself when
 /// `tie_word_embeddings`, GPT-2's default; `lm_head.weight` otherwise).
 pub struct Gpt2Decoder {
-    wte: Tensor,
+    /// Token embeddings `[V, D]`, kept only when the head is not tied to them.
+    wte: Option<Tensor>,
     wpe: Tensor,
     blocks: Vec<Block>,
     ln_f: LayerNorm,
-    lm_head: Tensor,
+    /// The head stored `[D, V]`: a beam step's few rows multiply it about twice as fast as
+    /// the transposed view of a `[V, D]` matrix. When tied, embeddings are gathered from it.
+    head_t: Tensor,
     cfg: Config,
 }
 
@@ -363,17 +369,18 @@ impl Gpt2Decoder {
         let ln_f = ln(cfg.n_embd, cfg.layer_norm_epsilon, t.pp("ln_f"))?;
         // Tied like HF's tie_weights(): the head *is* wte, whatever a .bin stores beside it
         // (safetensors checkpoints omit it), and its copy is never loaded.
-        let lm_head = if cfg.tie_word_embeddings {
-            wte.clone()
+        let (wte, head_t) = if cfg.tie_word_embeddings {
+            (None, wte.t()?.contiguous()?)
         } else {
-            vb.get((cfg.vocab_size, cfg.n_embd), "lm_head.weight")?
+            let head = vb.get((cfg.vocab_size, cfg.n_embd), "lm_head.weight")?;
+            (Some(wte), head.t()?.contiguous()?)
         };
         Ok(Gpt2Decoder {
             wte,
             wpe,
             blocks,
             ln_f,
-            lm_head,
+            head_t,
             cfg: cfg.clone(),
         })
     }
@@ -413,7 +420,11 @@ impl Gpt2Decoder {
                 self.cfg.n_positions
             );
         }
-        let tok = self.wte.embedding(&ids.flatten_all()?)?;
+        let flat = ids.flatten_all()?;
+        let tok = match &self.wte {
+            Some(wte) => wte.embedding(&flat)?,
+            None => self.head_t.index_select(&flat, 1)?.t()?.contiguous()?,
+        };
         let pos = self.wpe.narrow(0, past, t)?;
         let mut h = tok
             .reshape((ids.dim(0)?, t, self.cfg.n_embd))?
@@ -438,7 +449,7 @@ impl Gpt2Decoder {
         let h = self.forward_hidden(ids, cross, cache)?;
         let (n, t, d) = h.dims3()?;
         h.reshape((n * t, d))?
-            .matmul(&self.lm_head.t()?)?
+            .matmul(&self.head_t)?
             .reshape((n, t, ()))
     }
 
@@ -454,7 +465,7 @@ impl Gpt2Decoder {
         h.narrow(1, t - 1, 1)?
             .squeeze(1)?
             .contiguous()?
-            .matmul(&self.lm_head.t()?)
+            .matmul(&self.head_t)
     }
 }
 
