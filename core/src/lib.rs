@@ -35,7 +35,7 @@ pub mod recommend;
 pub mod store;
 mod time;
 
-pub use caption::Captioner;
+pub use caption::{Captioner, VitGpt2};
 pub use domain::{Event, EventKind, Interest, InterestProfile, Post, TermDelta};
 pub use engine::{days, Engine, EngineBuilder, EventOptions, EventOutcome};
 pub use error::{Error, Result};

@@ -1,8 +1,28 @@
 //! Captioning: turning image bytes into a caption.
 //!
-//! The engine accepts any [`Captioner`]; the ViT-GPT2 implementation lives here too once it
-//! lands. Captions are cached by [`image_sha256`] of the encoded bytes, so an image liked by
+//! The engine accepts any [`Captioner`]; [`VitGpt2`] is the built-in one, a port of
+//! Hugging Face's `nlpconnect/vit-gpt2-image-captioning` pipeline (Pillow decoding and
+//! resizing, `ViTImageProcessor`, ViT + GPT-2 `generate`, `batch_decode`) that gives the same
+//! tokens. Captions are cached by [`image_sha256`] of the encoded bytes, so an image liked by
 //! many users is captioned once.
+
+pub mod decode;
+pub mod generate;
+pub mod gpt2;
+mod hub;
+mod jpeg;
+pub mod model;
+pub mod preprocess;
+pub mod tokenizer;
+pub mod vit;
+mod vit_gpt2;
+
+pub use decode::{decode_rgb, DecodeOptions, ImageLimits, RgbImage};
+pub use generate::{EarlyStopping, GenerationConfig};
+pub use hub::HubOptions;
+pub use model::WeightFormat;
+pub use preprocess::PreprocessorConfig;
+pub use vit_gpt2::VitGpt2;
 
 use crate::error::Result;
 use sha2::{Digest, Sha256};

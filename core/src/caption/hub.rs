@@ -1,0 +1,129 @@
+//! Fetching a model directory from the Hugging Face Hub into the shared HF cache.
+
+use super::model::WeightFormat;
+use super::vit_gpt2::VitGpt2;
+use crate::error::{Error, Result};
+use hf_hub::api::sync::{ApiBuilder, ApiError, ApiRepo};
+use hf_hub::{Cache, Repo, RepoType};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+/// Where and how [`VitGpt2::from_hub_with`] fetches a model.
+#[derive(Debug, Clone, Default)]
+pub struct HubOptions {
+    /// Branch, tag or commit; `main` when `None`.
+    pub revision: Option<String>,
+    /// Hub URL; `HF_ENDPOINT` or the public Hub when `None`.
+    pub endpoint: Option<String>,
+    /// Cache folder (`.../hub`); `$HF_HOME/hub` or `~/.cache/huggingface/hub` when `None`.
+    pub cache_dir: Option<PathBuf>,
+    /// Use only cached files; `HF_HUB_OFFLINE=1` turns it on too.
+    pub offline: bool,
+    /// Show a progress bar while downloading (only on a terminal); default true.
+    pub progress: Option<bool>,
+}
+
+const REQUIRED: [&str; 2] = ["config.json", "preprocessor_config.json"];
+const OPTIONAL: [&str; 2] = ["generation_config.json", "tokenizer_config.json"];
+
+fn env_offline() -> bool {
+    std::env::var("HF_HUB_OFFLINE")
+        .map(|v| {
+            matches!(
+                v.trim().to_ascii_lowercase().as_str(),
+                "1" | "true" | "yes" | "on"
+            )
+        })
+        .unwrap_or(false)
+}
+
+fn is_not_found(e: &ApiError) -> bool {
+    matches!(e, ApiError::RequestError(inner) if matches!(**inner, ureq::Error::StatusCode(404)))
+}
+
+enum Source {
+    Online(Box<ApiRepo>),
+    Offline(hf_hub::CacheRepo),
+}
+
+impl Source {
+    /// `Ok(None)` when the repository has no such file.
+    fn fetch(&self, file: &str, repo: &str) -> Result<Option<PathBuf>> {
+        match self {
+            Source::Online(api) => match api.get(file) {
+                Ok(p) => Ok(Some(p)),
+                Err(e) if is_not_found(&e) => Ok(None),
+                Err(e) => Err(Error::Model(format!("cannot fetch {file} of {repo}: {e}"))),
+            },
+            Source::Offline(cache) => Ok(cache.get(file)),
+        }
+    }
+}
+
+pub(crate) fn load(repo_id: &str, opts: &HubOptions) -> Result<VitGpt2> {
+    if repo_id.is_empty() || repo_id.contains("..") {
+        return Err(Error::invalid(format!(
+            "bad model repository id {repo_id:?}"
+        )));
+    }
+    let revision = opts.revision.clone().unwrap_or_else(|| "main".into());
+    let repo = Repo::with_revision(repo_id.to_string(), RepoType::Model, revision.clone());
+    let offline = opts.offline || env_offline();
+    let source = if offline {
+        let cache = match &opts.cache_dir {
+            Some(dir) => Cache::new(dir.clone()),
+            None => Cache::from_env(),
+        };
+        Source::Offline(cache.repo(repo))
+    } else {
+        let mut builder = ApiBuilder::from_env()
+            .with_progress(opts.progress.unwrap_or(true) && std::io::stderr().is_terminal());
+        if let Some(dir) = &opts.cache_dir {
+            builder = builder.with_cache_dir(dir.clone());
+        }
+        if let Some(endpoint) = &opts.endpoint {
+            builder = builder.with_endpoint(endpoint.clone());
+        }
+        let api = builder
+            .build()
+            .map_err(|e| Error::Model(format!("cannot set up the Hub client: {e}")))?;
+        Source::Online(Box::new(api.repo(repo)))
+    };
+    let missing = |file: &str| {
+        Error::Model(if offline {
+            format!("{file} of {repo_id}@{revision} is not in the cache (offline mode)")
+        } else {
+            format!("{repo_id}@{revision} has no {file}")
+        })
+    };
+    let mut dir: Option<PathBuf> = None;
+    for file in REQUIRED {
+        let path = source.fetch(file, repo_id)?.ok_or_else(|| missing(file))?;
+        dir.get_or_insert_with(|| path.parent().map(PathBuf::from).unwrap_or_default());
+    }
+    for file in OPTIONAL {
+        source.fetch(file, repo_id)?;
+    }
+    // Repositories saved with only the slow tokenizer carry vocab.json + merges.txt.
+    if source.fetch("tokenizer.json", repo_id)?.is_none() {
+        for file in ["vocab.json", "merges.txt"] {
+            source.fetch(file, repo_id)?.ok_or_else(|| missing(file))?;
+        }
+        source.fetch("special_tokens_map.json", repo_id)?;
+    }
+    let mut format = None;
+    for f in [WeightFormat::Safetensors, WeightFormat::PytorchBin] {
+        if source.fetch(f.file_name(), repo_id)?.is_some() {
+            format = Some(f);
+            break;
+        }
+    }
+    let format = format.ok_or_else(|| missing("model.safetensors or pytorch_model.bin"))?;
+    let dir = dir.ok_or_else(|| missing("config.json"))?;
+    let name = if revision == "main" {
+        repo_id.to_string()
+    } else {
+        format!("{repo_id}@{revision}")
+    };
+    VitGpt2::load(&dir, format, name)
+}

@@ -1,0 +1,176 @@
+//! Hugging Face's `VisionEncoderDecoderModel` with a ViT encoder and a GPT-2 decoder,
+//! loaded from a model directory (`config.json` + `model.safetensors` or
+//! `pytorch_model.bin`).
+
+use super::{gpt2, vit};
+use crate::error::{Error, Result};
+use candle_core::{DType, Device, Module, Tensor};
+use candle_nn::{Linear, VarBuilder};
+use serde::Deserialize;
+use std::path::Path;
+
+/// `config.json` of a `VisionEncoderDecoderModel`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Config {
+    /// The ViT encoder's configuration.
+    pub encoder: vit::Config,
+    /// The GPT-2 decoder's configuration.
+    pub decoder: gpt2::Config,
+    /// First decoder token.
+    #[serde(default)]
+    pub decoder_start_token_id: Option<u32>,
+    /// Padding token.
+    #[serde(default)]
+    pub pad_token_id: Option<u32>,
+    /// End-of-sequence token.
+    #[serde(default)]
+    pub eos_token_id: Option<u32>,
+    /// Anything else (generation defaults of old checkpoints live here).
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Config {
+    /// Parses `config.json` text.
+    pub fn from_json(text: &str) -> Result<Self> {
+        let cfg: Config = serde_json::from_str(text)
+            .map_err(|e| Error::Model(format!("bad config.json: {e}")))?;
+        let model_type = cfg.extra.get("model_type").and_then(|v| v.as_str());
+        if let Some(t) = model_type {
+            if t != "vision-encoder-decoder" {
+                return Err(Error::Model(format!(
+                    "config.json model_type is {t:?}, expected \"vision-encoder-decoder\""
+                )));
+            }
+        }
+        Ok(cfg)
+    }
+}
+
+pub(crate) fn model_err(e: candle_core::Error) -> Error {
+    Error::Model(e.to_string())
+}
+
+/// Which weight file to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WeightFormat {
+    /// `model.safetensors` (memory-mapped).
+    Safetensors,
+    /// `pytorch_model.bin` (a PyTorch pickle).
+    PytorchBin,
+}
+
+impl WeightFormat {
+    /// The conventional file name in a model directory.
+    pub fn file_name(self) -> &'static str {
+        match self {
+            WeightFormat::Safetensors => "model.safetensors",
+            WeightFormat::PytorchBin => "pytorch_model.bin",
+        }
+    }
+
+    /// The format of an existing weight file in `dir`, safetensors first.
+    pub fn detect(dir: &Path) -> Option<Self> {
+        [WeightFormat::Safetensors, WeightFormat::PytorchBin]
+            .into_iter()
+            .find(|f| dir.join(f.file_name()).is_file())
+    }
+}
+
+/// Builds a [`VarBuilder`] over a weight file in f32 on `device`.
+pub fn var_builder(
+    path: &Path,
+    format: WeightFormat,
+    device: &Device,
+) -> Result<VarBuilder<'static>> {
+    let vb = match format {
+        // SAFETY: the mapping is only read; model files are not rewritten while loaded.
+        WeightFormat::Safetensors => unsafe {
+            VarBuilder::from_mmaped_safetensors(&[path], DType::F32, device)
+        },
+        WeightFormat::PytorchBin => VarBuilder::from_pth(path, DType::F32, device),
+    };
+    vb.map_err(|e| Error::Model(format!("cannot read {}: {e}", path.display())))
+}
+
+/// The captioning network: [`vit::VitEncoder`] + [`gpt2::Gpt2Decoder`].
+pub struct VisionEncoderDecoder {
+    encoder: vit::VitEncoder,
+    /// Present only when encoder and decoder widths differ.
+    enc_to_dec_proj: Option<Linear>,
+    decoder: gpt2::Gpt2Decoder,
+    cfg: Config,
+}
+
+impl VisionEncoderDecoder {
+    /// Loads the weights (`encoder.*`, `decoder.*`) from `vb`.
+    pub fn new(cfg: &Config, vb: VarBuilder) -> Result<Self> {
+        let encoder = vit::VitEncoder::new(&cfg.encoder, vb.pp("encoder")).map_err(model_err)?;
+        let decoder = gpt2::Gpt2Decoder::new(&cfg.decoder, vb.pp("decoder")).map_err(model_err)?;
+        let enc_to_dec_proj = if cfg.encoder.hidden_size != cfg.decoder.n_embd {
+            Some(
+                candle_nn::linear(
+                    cfg.encoder.hidden_size,
+                    cfg.decoder.n_embd,
+                    vb.pp("enc_to_dec_proj"),
+                )
+                .map_err(model_err)?,
+            )
+        } else {
+            None
+        };
+        Ok(VisionEncoderDecoder {
+            encoder,
+            enc_to_dec_proj,
+            decoder,
+            cfg: cfg.clone(),
+        })
+    }
+
+    /// Reads `config.json` and the weights (`model.safetensors`, else `pytorch_model.bin`)
+    /// from a model directory.
+    pub fn from_dir(dir: &Path, device: &Device) -> Result<Self> {
+        let format = WeightFormat::detect(dir).ok_or_else(|| {
+            Error::Model(format!(
+                "{} holds neither model.safetensors nor pytorch_model.bin",
+                dir.display()
+            ))
+        })?;
+        Self::from_dir_with(dir, format, device)
+    }
+
+    /// Like [`Self::from_dir`] with an explicit weight file format.
+    pub fn from_dir_with(dir: &Path, format: WeightFormat, device: &Device) -> Result<Self> {
+        let cfg_path = dir.join("config.json");
+        let text = std::fs::read_to_string(&cfg_path)
+            .map_err(|e| Error::Model(format!("cannot read {}: {e}", cfg_path.display())))?;
+        let cfg = Config::from_json(&text)?;
+        let vb = var_builder(&dir.join(format.file_name()), format, device)?;
+        Self::new(&cfg, vb)
+    }
+
+    /// The model configuration.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// The encoder.
+    pub fn encoder(&self) -> &vit::VitEncoder {
+        &self.encoder
+    }
+
+    /// The decoder.
+    pub fn decoder(&self) -> &gpt2::Gpt2Decoder {
+        &self.decoder
+    }
+
+    /// Encoder states `[N, 1+P, D]` for pixel values `[N, 3, H, W]`, projected to the
+    /// decoder width if needed.
+    pub fn encode(&self, pixel_values: &Tensor) -> Result<Tensor> {
+        let h = self.encoder.forward(pixel_values).map_err(model_err)?;
+        match &self.enc_to_dec_proj {
+            Some(p) => p.forward(&h).map_err(model_err),
+            None => Ok(h),
+        }
+    }
+}

@@ -1,0 +1,359 @@
+//! ViT encoder (Dosovitskiy et al., "An Image is Worth 16x16 Words", arXiv:2010.11929) as
+//! used by Hugging Face's `ViTModel`: pre-LayerNorm blocks over a CLS token plus patches.
+//! Weight names follow the checkpoint (`embeddings.*`, `encoder.layer.{i}.*`, `layernorm.*`).
+
+use candle_core::{Module, Result, Tensor};
+use candle_nn::{layer_norm, LayerNorm, LayerNormConfig, VarBuilder};
+use serde::Deserialize;
+
+fn default_eps() -> f64 {
+    1e-12
+}
+fn default_true() -> bool {
+    true
+}
+fn default_act() -> String {
+    "gelu".into()
+}
+fn default_channels() -> usize {
+    3
+}
+
+/// The fields of a `ViTConfig` (`config.json` -> `encoder`) the encoder needs.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Config {
+    /// Width of the token states.
+    pub hidden_size: usize,
+    /// Number of transformer blocks.
+    pub num_hidden_layers: usize,
+    /// Attention heads per block.
+    pub num_attention_heads: usize,
+    /// Width of the MLP.
+    pub intermediate_size: usize,
+    /// MLP activation (`gelu` = exact erf GELU).
+    #[serde(default = "default_act")]
+    pub hidden_act: String,
+    /// LayerNorm epsilon.
+    #[serde(default = "default_eps")]
+    pub layer_norm_eps: f64,
+    /// Input side in pixels.
+    pub image_size: usize,
+    /// Patch side in pixels.
+    pub patch_size: usize,
+    /// Input channels.
+    #[serde(default = "default_channels")]
+    pub num_channels: usize,
+    /// Whether q/k/v projections have biases.
+    #[serde(default = "default_true")]
+    pub qkv_bias: bool,
+}
+
+impl Config {
+    /// ViT-base/16 at 224×224, the encoder of `nlpconnect/vit-gpt2-image-captioning`.
+    pub fn vit_base_patch16_224() -> Self {
+        Config {
+            hidden_size: 768,
+            num_hidden_layers: 12,
+            num_attention_heads: 12,
+            intermediate_size: 3072,
+            hidden_act: "gelu".into(),
+            layer_norm_eps: 1e-12,
+            image_size: 224,
+            patch_size: 16,
+            num_channels: 3,
+            qkv_bias: true,
+        }
+    }
+
+    /// Patches per side.
+    pub fn grid(&self) -> usize {
+        self.image_size / self.patch_size
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Act {
+    GeluErf,
+    GeluTanh,
+    Relu,
+}
+
+impl Act {
+    fn parse(name: &str) -> Result<Self> {
+        match name {
+            "gelu" => Ok(Act::GeluErf),
+            "gelu_new" | "gelu_pytorch_tanh" => Ok(Act::GeluTanh),
+            "relu" => Ok(Act::Relu),
+            other => candle_core::bail!("unsupported activation {other}"),
+        }
+    }
+
+    fn apply(self, x: &Tensor) -> Result<Tensor> {
+        match self {
+            Act::GeluErf => x.gelu_erf(),
+            Act::GeluTanh => x.gelu(),
+            Act::Relu => x.relu(),
+        }
+    }
+}
+
+fn ln(size: usize, eps: f64, vb: VarBuilder) -> Result<LayerNorm> {
+    layer_norm(
+        size,
+        LayerNormConfig {
+            eps,
+            ..Default::default()
+        },
+        vb,
+    )
+}
+
+struct Embeddings {
+    cls_token: Tensor,
+    position_embeddings: Tensor,
+    /// Conv weight flattened to `[3*p*p, D]` so patches embed with one matmul.
+    patch_weight: Tensor,
+    patch_bias: Tensor,
+    patch_size: usize,
+    grid: usize,
+    channels: usize,
+}
+
+impl Embeddings {
+    fn new(cfg: &Config, vb: VarBuilder) -> Result<Self> {
+        let d = cfg.hidden_size;
+        let p = cfg.patch_size;
+        let n = cfg.grid() * cfg.grid();
+        let cls_token = vb.get((1, 1, d), "cls_token")?;
+        let position_embeddings = vb.get((1, n + 1, d), "position_embeddings")?;
+        let pvb = vb.pp("patch_embeddings.projection");
+        let w = pvb.get((d, cfg.num_channels, p, p), "weight")?;
+        let patch_weight = w
+            .reshape((d, cfg.num_channels * p * p))?
+            .t()?
+            .contiguous()?;
+        let patch_bias = pvb.get(d, "bias")?;
+        Ok(Embeddings {
+            cls_token,
+            position_embeddings,
+            patch_weight,
+            patch_bias,
+            patch_size: p,
+            grid: cfg.grid(),
+            channels: cfg.num_channels,
+        })
+    }
+
+    fn forward(&self, pixels: &Tensor) -> Result<Tensor> {
+        let (b, c, h, w) = pixels.dims4()?;
+        let (p, g) = (self.patch_size, self.grid);
+        if c != self.channels || h != g * p || w != g * p {
+            candle_core::bail!(
+                "pixel values are {b}x{c}x{h}x{w}, the encoder takes Nx{}x{}x{}",
+                self.channels,
+                g * p,
+                g * p
+            );
+        }
+        // A stride-p convolution with a p×p kernel is a matmul over flattened patches.
+        let patches = pixels
+            .reshape((b, c, g, p, g, p))?
+            .permute((0, 2, 4, 1, 3, 5))?
+            .reshape((b * g * g, c * p * p))?;
+        let emb = patches
+            .matmul(&self.patch_weight)?
+            .broadcast_add(&self.patch_bias)?
+            .reshape((b, g * g, ()))?;
+        let d = emb.dim(2)?;
+        let cls = self.cls_token.broadcast_as((b, 1, d))?;
+        Tensor::cat(&[&cls, &emb], 1)?.broadcast_add(&self.position_embeddings)
+    }
+}
+
+/// An `nn.Linear` stored transposed (`[in, out]`) and applied as one 2-D matmul over all
+/// tokens of the batch, instead of one matmul per image.
+struct Dense {
+    weight_t: Tensor,
+    bias: Option<Tensor>,
+}
+
+impl Dense {
+    fn load(
+        n_in: usize,
+        n_out: usize,
+        bias: bool,
+        vb: VarBuilder,
+    ) -> Result<(Tensor, Option<Tensor>)> {
+        let w = vb.get((n_out, n_in), "weight")?;
+        let b = if bias {
+            Some(vb.get(n_out, "bias")?)
+        } else {
+            None
+        };
+        Ok((w, b))
+    }
+
+    fn new(n_in: usize, n_out: usize, bias: bool, vb: VarBuilder) -> Result<Self> {
+        let (w, b) = Self::load(n_in, n_out, bias, vb)?;
+        Ok(Dense {
+            weight_t: w.t()?.contiguous()?,
+            bias: b,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let (b, n, d) = x.dims3()?;
+        let y = x.reshape((b * n, d))?.matmul(&self.weight_t)?;
+        let y = match &self.bias {
+            Some(bias) => y.broadcast_add(bias)?,
+            None => y,
+        };
+        y.reshape((b, n, ()))
+    }
+}
+
+struct SelfAttention {
+    /// query|key|value fused into one `[D, 3D]` projection.
+    qkv: Dense,
+    output: Dense,
+    heads: usize,
+}
+
+impl SelfAttention {
+    fn new(cfg: &Config, vb: VarBuilder) -> Result<Self> {
+        let d = cfg.hidden_size;
+        let a = vb.pp("attention");
+        let parts = ["query", "key", "value"]
+            .into_iter()
+            .map(|n| Dense::load(d, d, cfg.qkv_bias, a.pp(n)))
+            .collect::<Result<Vec<_>>>()?;
+        let w = Tensor::cat(&[&parts[0].0, &parts[1].0, &parts[2].0], 0)?;
+        let bias = if cfg.qkv_bias {
+            let b: Vec<&Tensor> = parts.iter().filter_map(|p| p.1.as_ref()).collect();
+            Some(Tensor::cat(&b, 0)?)
+        } else {
+            None
+        };
+        Ok(SelfAttention {
+            qkv: Dense {
+                weight_t: w.t()?.contiguous()?,
+                bias,
+            },
+            output: Dense::new(d, d, true, vb.pp("output.dense"))?,
+            heads: cfg.num_attention_heads,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let (b, n, d) = x.dims3()?;
+        let dh = d / self.heads;
+        let qkv = self.qkv.forward(x)?;
+        let split = |i: usize| -> Result<Tensor> {
+            qkv.narrow(2, i * d, d)?
+                .reshape((b, n, self.heads, dh))?
+                .transpose(1, 2)?
+                .contiguous()
+        };
+        let (q, k, v) = (split(0)?, split(1)?, split(2)?);
+        let scores = (q.matmul(&k.t()?)? / (dh as f64).sqrt())?;
+        let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+        let ctx = probs
+            .matmul(&v)?
+            .transpose(1, 2)?
+            .contiguous()?
+            .reshape((b, n, d))?;
+        self.output.forward(&ctx)
+    }
+}
+
+struct Layer {
+    layernorm_before: LayerNorm,
+    attention: SelfAttention,
+    layernorm_after: LayerNorm,
+    intermediate: Dense,
+    output: Dense,
+    act: Act,
+}
+
+impl Layer {
+    fn new(cfg: &Config, vb: VarBuilder) -> Result<Self> {
+        let d = cfg.hidden_size;
+        Ok(Layer {
+            layernorm_before: ln(d, cfg.layer_norm_eps, vb.pp("layernorm_before"))?,
+            attention: SelfAttention::new(cfg, vb.pp("attention"))?,
+            layernorm_after: ln(d, cfg.layer_norm_eps, vb.pp("layernorm_after"))?,
+            intermediate: Dense::new(d, cfg.intermediate_size, true, vb.pp("intermediate.dense"))?,
+            output: Dense::new(cfg.intermediate_size, d, true, vb.pp("output.dense"))?,
+            act: Act::parse(&cfg.hidden_act)?,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let x = (x + self.attention.forward(&self.layernorm_before.forward(x)?)?)?;
+        let h = self
+            .intermediate
+            .forward(&self.layernorm_after.forward(&x)?)?;
+        let h = self.output.forward(&self.act.apply(&h)?)?;
+        x + h
+    }
+}
+
+/// The ViT encoder: `forward(pixel_values [N,3,H,W]) -> last_hidden_state [N, 1+P, D]`.
+pub struct VitEncoder {
+    embeddings: Embeddings,
+    layers: Vec<Layer>,
+    layernorm: LayerNorm,
+    cfg: Config,
+}
+
+impl VitEncoder {
+    /// Loads the weights under `vb` (`encoder` in a VisionEncoderDecoder checkpoint).
+    pub fn new(cfg: &Config, vb: VarBuilder) -> Result<Self> {
+        if cfg.num_attention_heads == 0 || cfg.hidden_size % cfg.num_attention_heads != 0 {
+            candle_core::bail!("hidden_size must be a multiple of num_attention_heads");
+        }
+        if cfg.patch_size == 0 || cfg.image_size % cfg.patch_size != 0 {
+            candle_core::bail!("image_size must be a multiple of patch_size");
+        }
+        let embeddings = Embeddings::new(cfg, vb.pp("embeddings"))?;
+        let layers = (0..cfg.num_hidden_layers)
+            .map(|i| Layer::new(cfg, vb.pp(format!("encoder.layer.{i}"))))
+            .collect::<Result<Vec<_>>>()?;
+        let layernorm = ln(cfg.hidden_size, cfg.layer_norm_eps, vb.pp("layernorm"))?;
+        Ok(VitEncoder {
+            embeddings,
+            layers,
+            layernorm,
+            cfg: cfg.clone(),
+        })
+    }
+
+    /// The configuration the encoder was built with.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// `last_hidden_state` after the final LayerNorm.
+    pub fn forward(&self, pixel_values: &Tensor) -> Result<Tensor> {
+        let mut x = self.embeddings.forward(pixel_values)?;
+        for layer in &self.layers {
+            x = layer.forward(&x)?;
+        }
+        self.layernorm.forward(&x)
+    }
+
+    /// Like HF's `output_hidden_states=True`: the embeddings, then the state after each
+    /// block (before the final LayerNorm), then `last_hidden_state`.
+    pub fn forward_with_hidden_states(
+        &self,
+        pixel_values: &Tensor,
+    ) -> Result<(Tensor, Vec<Tensor>)> {
+        let mut x = self.embeddings.forward(pixel_values)?;
+        let mut states = vec![x.clone()];
+        for layer in &self.layers {
+            x = layer.forward(&x)?;
+            states.push(x.clone());
+        }
+        Ok((self.layernorm.forward(&x)?, states))
+    }
+}

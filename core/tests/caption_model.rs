@@ -1,0 +1,436 @@
+//! The ViT-GPT2 network and decoding against transformers 4.49 on the tiny fixture model.
+
+mod common;
+
+use candle_core::{Device, Tensor};
+use common::{fixtures, load_tensors, reference, stem, IMAGES};
+use sociallens::caption::gpt2::KvCache;
+use sociallens::caption::model::VisionEncoderDecoder;
+use sociallens::caption::tokenizer::CaptionTokenizer;
+use sociallens::caption::{generate, GenerationConfig, WeightFormat};
+
+const FORMATS: [WeightFormat; 2] = [WeightFormat::Safetensors, WeightFormat::PytorchBin];
+
+fn tiny_dir() -> std::path::PathBuf {
+    fixtures().join("tiny-vit-gpt2")
+}
+
+fn load(format: WeightFormat) -> VisionEncoderDecoder {
+    VisionEncoderDecoder::from_dir_with(&tiny_dir(), format, &Device::Cpu).unwrap()
+}
+
+fn max_abs(a: &Tensor, b: &Tensor) -> f32 {
+    assert_eq!(a.dims(), b.dims());
+    (a - b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .max(0)
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
+}
+
+fn ids_of(t: &Tensor) -> Vec<Vec<u32>> {
+    t.to_dtype(candle_core::DType::I64)
+        .unwrap()
+        .to_vec2::<i64>()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.into_iter().map(|x| x as u32).collect())
+        .collect()
+}
+
+fn generation(num_beams: usize) -> GenerationConfig {
+    let dir = tiny_dir();
+    let gen = std::fs::read_to_string(dir.join("generation_config.json")).unwrap();
+    let cfg = std::fs::read_to_string(dir.join("config.json")).unwrap();
+    let mut g = GenerationConfig::from_json(Some(&gen), &cfg).unwrap();
+    g.max_length = 16;
+    g.num_beams = num_beams;
+    g
+}
+
+#[test]
+fn encoder_states_match_reference() {
+    let pv = load_tensors("preprocess/pixel_values_32.safetensors");
+    let refs = load_tensors("tiny_reference.safetensors");
+    for format in FORMATS {
+        let model = load(format);
+        for file in IMAGES {
+            let s = stem(file);
+            let (last, hidden) = model.encoder().forward_with_hidden_states(&pv[s]).unwrap();
+            let d = max_abs(&last, &refs[&format!("{s}.encoder_last_hidden_state")]);
+            assert!(
+                d <= 1e-4,
+                "{format:?} {s}: last_hidden_state max abs diff {d}"
+            );
+            for (i, h) in hidden.iter().enumerate() {
+                let d = max_abs(h, &refs[&format!("{s}.encoder_hidden_states.{i}")]);
+                assert!(
+                    d <= 1e-4,
+                    "{format:?} {s}: hidden state {i} max abs diff {d}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn decoder_logits_match_reference_with_and_without_cache() {
+    let pv = load_tensors("preprocess/pixel_values_32.safetensors");
+    let refs = load_tensors("tiny_reference.safetensors");
+    let prefix: Vec<u32> = vec![399, 17, 101, 288];
+    for format in FORMATS {
+        let model = load(format);
+        for file in IMAGES {
+            let s = stem(file);
+            let enc = model.encode(&pv[s]).unwrap();
+            let cross = model.decoder().cross_kv(&enc).unwrap();
+            let want = &refs[&format!("{s}.decoder_prefix_logits")];
+            let ids = Tensor::new(prefix.as_slice(), &Device::Cpu)
+                .unwrap()
+                .unsqueeze(0)
+                .unwrap();
+            let logits = model
+                .decoder()
+                .forward(&ids, &cross, &mut KvCache::default())
+                .unwrap();
+            let d = max_abs(&logits, want);
+            assert!(d <= 1e-4, "{format:?} {s}: logits max abs diff {d}");
+            // One token at a time through the KV cache gives the same logits.
+            let mut cache = KvCache::default();
+            for (t, &tok) in prefix.iter().enumerate() {
+                let step = Tensor::new(&[[tok]], &Device::Cpu).unwrap();
+                let out = model
+                    .decoder()
+                    .forward_last(&step, &cross, &mut cache)
+                    .unwrap();
+                let row = want.get(0).unwrap().get(t).unwrap().unsqueeze(0).unwrap();
+                let d = max_abs(&out, &row);
+                assert!(
+                    d <= 1e-4,
+                    "{format:?} {s}: cached step {t} max abs diff {d}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn greedy_and_beam_ids_and_texts_match_reference() {
+    let pv = load_tensors("preprocess/pixel_values_32.safetensors");
+    let refs = load_tensors("tiny_reference.safetensors");
+    let reference = reference();
+    let tok = CaptionTokenizer::from_dir(&tiny_dir()).unwrap();
+    assert!(!tok.clean_up_tokenization_spaces());
+    for format in FORMATS {
+        let model = load(format);
+        for file in IMAGES {
+            let s = stem(file);
+            let r = &reference["images"][s];
+            for (beams, key) in [(1, "greedy"), (4, "beam")] {
+                let ids = generate::generate(&model, &pv[s], &generation(beams)).unwrap();
+                let want = ids_of(&refs[&format!("{s}.{key}_ids")]);
+                assert_eq!(ids, want, "{format:?} {s} {key} ids");
+                let json_ids: Vec<u32> = r[format!("{key}_ids")]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_u64().unwrap() as u32)
+                    .collect();
+                assert_eq!(ids[0], json_ids, "{s} {key}: tensor vs json");
+                let text = tok.caption(&ids[0]).unwrap();
+                assert_eq!(
+                    text,
+                    r[format!("{key}_text")].as_str().unwrap(),
+                    "{s} {key} text"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn batch_of_four_matches_reference() {
+    let refs = load_tensors("tiny_reference.safetensors");
+    let reference = reference();
+    let tok = CaptionTokenizer::from_dir(&tiny_dir()).unwrap();
+    let pv = &refs["batch4.pixel_values"];
+    for format in FORMATS {
+        let model = load(format);
+        for (beams, key) in [(1, "greedy"), (4, "beam")] {
+            let ids = generate::generate(&model, pv, &generation(beams)).unwrap();
+            assert_eq!(
+                ids,
+                ids_of(&refs[&format!("batch4.{key}_ids")]),
+                "{format:?} {key}"
+            );
+            let texts: Vec<String> = ids.iter().map(|r| tok.caption(r).unwrap()).collect();
+            let want: Vec<String> = reference["batch"][format!("{key}_texts")]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap().to_string())
+                .collect();
+            assert_eq!(texts, want, "{format:?} {key} texts");
+        }
+    }
+}
+
+#[test]
+fn cleanup_variant_matches_reference() {
+    let refs = load_tensors("tiny_reference.safetensors");
+    let reference = reference();
+    let mut tok = CaptionTokenizer::from_dir(&tiny_dir()).unwrap();
+    tok.set_clean_up_tokenization_spaces(true);
+    for file in IMAGES {
+        let s = stem(file);
+        for key in ["greedy", "beam"] {
+            let ids = ids_of(&refs[&format!("{s}.{key}_ids")]);
+            let want = reference["images"][s][format!("{key}_text_cleanup_true")]
+                .as_str()
+                .unwrap();
+            assert_eq!(tok.caption(&ids[0]).unwrap(), want, "{s} {key}");
+        }
+    }
+}
+
+#[test]
+fn tokenizer_decode_cases_match_transformers() {
+    let text = std::fs::read_to_string(fixtures().join("tokenizer_cases.json")).unwrap();
+    let cases: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut tok = CaptionTokenizer::from_dir(&tiny_dir()).unwrap();
+    let decode = cases["decode"].as_array().unwrap();
+    assert!(decode.len() >= 5);
+    for case in decode {
+        let ids: Vec<u32> = case["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u32)
+            .collect();
+        tok.set_clean_up_tokenization_spaces(false);
+        let raw = tok.decode_raw(&ids).unwrap();
+        assert_eq!(
+            raw,
+            case["skip_special_cleanup_false"].as_str().unwrap(),
+            "{ids:?}"
+        );
+        assert_eq!(
+            tok.caption(&ids).unwrap(),
+            case["python_strip_of_skip_special_cleanup_false"]
+                .as_str()
+                .unwrap(),
+            "strip {ids:?}"
+        );
+        tok.set_clean_up_tokenization_spaces(true);
+        assert_eq!(
+            tok.decode_raw(&ids).unwrap(),
+            case["skip_special_cleanup_true"].as_str().unwrap(),
+            "cleanup {ids:?}"
+        );
+    }
+}
+
+/// A weight source that serves zero tensors for the names and shapes of the full-size
+/// checkpoint's tensor index, and records what the model asked for.
+struct IndexBackend {
+    shapes: std::collections::HashMap<String, (Vec<usize>, bool)>,
+    asked: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl candle_nn::var_builder::SimpleBackend for IndexBackend {
+    fn get(
+        &self,
+        s: candle_core::Shape,
+        name: &str,
+        _: candle_nn::Init,
+        dtype: candle_core::DType,
+        dev: &Device,
+    ) -> candle_core::Result<Tensor> {
+        let Some((shape, _)) = self.shapes.get(name) else {
+            candle_core::bail!("{name} is not in the checkpoint");
+        };
+        if s.dims() != shape.as_slice() {
+            candle_core::bail!("{name}: asked {:?}, checkpoint has {shape:?}", s.dims());
+        }
+        self.asked.lock().unwrap().push(name.to_string());
+        Tensor::zeros((), dtype, dev)?.broadcast_as(s)
+    }
+
+    fn get_unchecked(
+        &self,
+        name: &str,
+        _: candle_core::DType,
+        _: &Device,
+    ) -> candle_core::Result<Tensor> {
+        candle_core::bail!("{name}: unchecked access not expected")
+    }
+
+    fn contains_tensor(&self, name: &str) -> bool {
+        // As in model.safetensors: the tied head is not saved.
+        self.shapes.get(name).is_some_and(|(_, saved)| *saved)
+    }
+}
+
+#[test]
+fn full_size_config_reads_exactly_the_checkpoint_tensors() {
+    let dir = fixtures().join("full_size_config");
+    let index: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("tensor_index.json")).unwrap())
+            .unwrap();
+    let shapes: std::collections::HashMap<String, (Vec<usize>, bool)> = index["tensors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["name"].as_str().unwrap().to_string(),
+                (
+                    t["shape"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|d| d.as_u64().unwrap() as usize)
+                        .collect(),
+                    t["in_safetensors_save"].as_bool().unwrap(),
+                ),
+            )
+        })
+        .collect();
+    let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let backend = IndexBackend {
+        shapes: shapes.clone(),
+        asked: asked.clone(),
+    };
+    let vb = candle_nn::VarBuilder::from_backend(
+        Box::new(backend),
+        candle_core::DType::F32,
+        Device::Cpu,
+    );
+    let cfg = sociallens::caption::model::Config::from_json(
+        &std::fs::read_to_string(dir.join("config.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        cfg.encoder,
+        sociallens::caption::vit::Config::vit_base_patch16_224()
+    );
+    assert_eq!(
+        cfg.decoder,
+        sociallens::caption::gpt2::Config::gpt2_124m_cross()
+    );
+    VisionEncoderDecoder::new(&cfg, vb).unwrap();
+    let asked: std::collections::HashSet<String> = asked.lock().unwrap().iter().cloned().collect();
+    let unused: Vec<&String> = shapes.keys().filter(|k| !asked.contains(*k)).collect();
+    let mut unused: Vec<&str> = unused.iter().map(|s| s.as_str()).collect();
+    unused.sort();
+    // Only the pooler (not used for captioning) and the tied head (served by wte).
+    assert_eq!(
+        unused,
+        [
+            "decoder.lm_head.weight",
+            "encoder.pooler.dense.bias",
+            "encoder.pooler.dense.weight"
+        ]
+    );
+    let gen = GenerationConfig::from_json(
+        Some(&std::fs::read_to_string(dir.join("generation_config.json")).unwrap()),
+        &std::fs::read_to_string(dir.join("config.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        (
+            gen.decoder_start_token_id,
+            gen.eos_token_id,
+            gen.pad_token_id
+        ),
+        (50256, 50256, 50256)
+    );
+}
+
+/// Without `tokenizer.json`, the byte-level BPE built from `vocab.json` + `merges.txt`
+/// encodes and decodes every fixture case like transformers.
+#[test]
+fn tokenizer_from_vocab_and_merges_matches_tokenizer_json() {
+    let text = std::fs::read_to_string(fixtures().join("tokenizer_cases.json")).unwrap();
+    let cases: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    for f in [
+        "vocab.json",
+        "merges.txt",
+        "special_tokens_map.json",
+        "tokenizer_config.json",
+    ] {
+        std::fs::copy(tiny_dir().join(f), tmp.path().join(f)).unwrap();
+    }
+    let slow = CaptionTokenizer::from_dir(tmp.path()).unwrap();
+    let fast = CaptionTokenizer::from_dir(&tiny_dir()).unwrap();
+    for case in cases["encode"].as_array().unwrap() {
+        let text = case["text"].as_str().unwrap();
+        let want: Vec<u32> = case["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u32)
+            .collect();
+        assert_eq!(fast.encode(text).unwrap(), want, "fast {text:?}");
+        assert_eq!(slow.encode(text).unwrap(), want, "slow {text:?}");
+        assert_eq!(
+            slow.decode_raw(&want).unwrap(),
+            case["decode_skip_special"].as_str().unwrap()
+        );
+    }
+    for case in cases["decode"].as_array().unwrap() {
+        let ids: Vec<u32> = case["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u32)
+            .collect();
+        assert_eq!(
+            slow.caption(&ids).unwrap(),
+            fast.caption(&ids).unwrap(),
+            "{ids:?}"
+        );
+    }
+}
+
+/// `tie_word_embeddings: false` reads the checkpoint's own head: the .bin has it (equal to
+/// wte here, so the logits do not move), model.safetensors does not.
+#[test]
+fn untied_head_is_read_from_the_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    for f in ["model.safetensors", "pytorch_model.bin"] {
+        std::fs::copy(tiny_dir().join(f), tmp.path().join(f)).unwrap();
+    }
+    let mut cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(tiny_dir().join("config.json")).unwrap())
+            .unwrap();
+    cfg["decoder"]["tie_word_embeddings"] = serde_json::Value::Bool(false);
+    std::fs::write(tmp.path().join("config.json"), cfg.to_string()).unwrap();
+    let err =
+        VisionEncoderDecoder::from_dir_with(tmp.path(), WeightFormat::Safetensors, &Device::Cpu)
+            .err()
+            .unwrap();
+    assert_eq!(err.code(), "MODEL");
+    let model =
+        VisionEncoderDecoder::from_dir_with(tmp.path(), WeightFormat::PytorchBin, &Device::Cpu)
+            .unwrap();
+    let pv = load_tensors("preprocess/pixel_values_32.safetensors");
+    let refs = load_tensors("tiny_reference.safetensors");
+    let s = "05_wide_300x100";
+    let cross = model
+        .decoder()
+        .cross_kv(&model.encode(&pv[s]).unwrap())
+        .unwrap();
+    let ids = Tensor::new(&[[399u32, 17, 101, 288]], &Device::Cpu).unwrap();
+    let logits = model
+        .decoder()
+        .forward(&ids, &cross, &mut KvCache::default())
+        .unwrap();
+    assert!(max_abs(&logits, &refs[&format!("{s}.decoder_prefix_logits")]) <= 1e-4);
+}

@@ -1,0 +1,106 @@
+//! `VitGpt2` end to end (bytes in, captions out) and inside the engine, on the tiny model.
+
+mod common;
+
+use common::{fixtures, image_bytes, reference, stem, IMAGES};
+use sociallens::caption::{DecodeOptions, VitGpt2, WeightFormat};
+use sociallens::{Captioner, Engine, MemoryStore, Post};
+
+fn tiny() -> std::path::PathBuf {
+    fixtures().join("tiny-vit-gpt2")
+}
+
+fn parity_captioner(format: WeightFormat) -> VitGpt2 {
+    // The reference loader does not apply EXIF orientation.
+    VitGpt2::from_dir_with(tiny(), format)
+        .unwrap()
+        .with_decode_options(DecodeOptions {
+            apply_exif_orientation: false,
+            ..Default::default()
+        })
+}
+
+#[test]
+fn captions_from_bytes_match_reference_for_all_images() {
+    let reference = reference();
+    for format in [WeightFormat::Safetensors, WeightFormat::PytorchBin] {
+        let c = parity_captioner(format);
+        assert_eq!(c.generation().max_length, 16);
+        assert_eq!(c.generation().num_beams, 4);
+        let bytes: Vec<Vec<u8>> = IMAGES.iter().map(|f| image_bytes(f)).collect();
+        let refs: Vec<&[u8]> = bytes.iter().map(Vec::as_slice).collect();
+        // One call with 11 images: split into batches of 8 and 3 internally.
+        let captions = c.caption(&refs).unwrap();
+        for (file, caption) in IMAGES.iter().zip(&captions) {
+            let want = reference["images"][stem(file)]["beam_text"]
+                .as_str()
+                .unwrap();
+            assert_eq!(caption, want, "{format:?} {file}");
+        }
+        // One image at a time gives the same captions as the batch.
+        for (i, b) in refs.iter().enumerate().step_by(5) {
+            assert_eq!(c.caption(&[b]).unwrap()[0], captions[i]);
+        }
+    }
+}
+
+#[test]
+fn from_dir_prefers_safetensors_and_names_its_settings() {
+    let c = VitGpt2::from_dir(tiny()).unwrap();
+    let id = c.model_id();
+    assert!(id.contains("tiny-vit-gpt2"), "{id}");
+    assert!(
+        id.contains("max_length=16") && id.contains("num_beams=4"),
+        "{id}"
+    );
+    let greedy = VitGpt2::from_dir(tiny())
+        .unwrap()
+        .with_generation({
+            let mut g = c.generation().clone();
+            g.num_beams = 1;
+            g
+        })
+        .unwrap();
+    assert_ne!(greedy.model_id(), id, "settings are part of the cache key");
+}
+
+#[test]
+fn missing_model_dir_is_a_model_error() {
+    let err = VitGpt2::from_dir(fixtures().join("no-such-model"))
+        .err()
+        .unwrap();
+    assert_eq!(err.code(), "MODEL");
+}
+
+#[test]
+fn bad_image_is_invalid_input() {
+    let c = VitGpt2::from_dir(tiny()).unwrap();
+    let err = c.caption(&[b"not an image"]).unwrap_err();
+    assert_eq!(err.code(), "INVALID_INPUT");
+}
+
+#[tokio::test]
+async fn engine_captions_a_liked_image_with_the_tiny_model() {
+    let reference = reference();
+    let engine = Engine::builder()
+        .store(MemoryStore::new())
+        .captioner(VitGpt2::from_dir(tiny()).unwrap())
+        .build()
+        .unwrap();
+    let file = "02_rgba_200x150.png";
+    let outcome = engine
+        .record_like(
+            "user-1",
+            Post::new("post-1")
+                .with_image(image_bytes(file))
+                .with_interests(["next"]),
+        )
+        .await
+        .unwrap();
+    let want = reference["images"][stem(file)]["beam_text"]
+        .as_str()
+        .unwrap();
+    assert_eq!(outcome.caption.as_deref(), Some(want));
+    let post = engine.post("post-1").await.unwrap().unwrap();
+    assert_eq!(post.caption.as_deref(), Some(want));
+}
