@@ -6,6 +6,7 @@ mod catalog;
 mod embed;
 mod ideas;
 mod llm;
+mod minilm;
 mod openai;
 mod rank;
 
@@ -15,6 +16,7 @@ pub use ideas::{ideas_schema, parse_comma_list, parse_ideas, product_ideas, Prod
 pub use llm::{
     CachingLlm, ChatRequest, ChatResponse, FinishReason, JsonSchema, Llm, Message, Role,
 };
+pub use minilm::{MiniLmEmbedder, MAX_TOKENS as MINILM_MAX_TOKENS};
 pub use openai::{OpenAiCompatible, Secret};
 pub(crate) use rank::{ground, rank, Semantic};
 pub use rank::{Recommendation, Source};

@@ -43,8 +43,11 @@ pub(crate) struct Semantic<'a> {
     pub interests: &'a [std::sync::Arc<Vec<f32>>],
 }
 
-/// Below this cosine an interest and an item are unrelated; at 1 they are the same thing.
-const SEMANTIC_FLOOR: f32 = 0.35;
+/// Below this cosine an interest and an item are unrelated; from `SEMANTIC_FULL` up they
+/// match fully. Calibrated on all-MiniLM-L6-v2, where a one-word interest and a product
+/// title it fits score 0.4–0.75 and unrelated pairs below 0.25.
+const SEMANTIC_FLOOR: f32 = 0.2;
+const SEMANTIC_FULL: f32 = 0.6;
 /// A match at least this strong counts the interest as matched.
 const MATCHED: f64 = 0.5;
 /// Each item already picked from a category scales the next one's score by this.
@@ -105,7 +108,8 @@ pub(crate) fn rank(
             let mut m = keyword_match(&interest.term, item, &title, &description);
             if let Some(sem) = semantic {
                 let cos = cosine(&sem.items[n], &sem.interests[j]);
-                let s = ((cos - SEMANTIC_FLOOR) / (1.0 - SEMANTIC_FLOOR)).max(0.0) as f64;
+                let s = ((cos - SEMANTIC_FLOOR) / (SEMANTIC_FULL - SEMANTIC_FLOOR)).clamp(0.0, 1.0)
+                    as f64;
                 m = m.max(s);
             }
             score += interest.weight.max(0.0) * m;
