@@ -104,3 +104,46 @@ async fn engine_captions_a_liked_image_with_the_tiny_model() {
     let post = engine.post("post-1").await.unwrap().unwrap();
     assert_eq!(post.caption.as_deref(), Some(want));
 }
+
+/// Counts the images that reach the model.
+struct Counting(VitGpt2, std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl Captioner for Counting {
+    fn model_id(&self) -> String {
+        self.0.model_id()
+    }
+    fn caption(&self, images: &[&[u8]]) -> sociallens::Result<Vec<String>> {
+        self.1
+            .fetch_add(images.len(), std::sync::atomic::Ordering::SeqCst);
+        self.0.caption(images)
+    }
+}
+
+#[tokio::test]
+async fn engine_captions_one_image_once_for_many_users() {
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let engine = Engine::builder()
+        .store(MemoryStore::new())
+        .captioner(Counting(VitGpt2::from_dir(tiny()).unwrap(), calls.clone()))
+        .build()
+        .unwrap();
+    let image = image_bytes("09_palette_128x96.png");
+    let users: Vec<String> = (0..20).map(|i| format!("user-{i}")).collect();
+    let likes = users.iter().enumerate().map(|(i, user)| {
+        engine.record_like(
+            user,
+            Post::new(format!("post-{i}"))
+                .with_image(image.clone())
+                .with_interests(["x"]),
+        )
+    });
+    let outcomes = futures::future::join_all(likes).await;
+    let want = reference()["images"]["09_palette_128x96"]["beam_text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for o in outcomes {
+        assert_eq!(o.unwrap().caption.as_deref(), Some(want.as_str()));
+    }
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+}

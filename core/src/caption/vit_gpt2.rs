@@ -15,8 +15,10 @@ use std::path::Path;
 /// (`max_length=16`, `num_beams=4`) unless changed with [`VitGpt2::with_generation`].
 ///
 /// A model directory holds `config.json`, `model.safetensors` or `pytorch_model.bin`,
-/// `preprocessor_config.json`, `tokenizer.json` and optionally `generation_config.json`
-/// and `tokenizer_config.json` (the Hub layout).
+/// `preprocessor_config.json`, `tokenizer.json` (or `vocab.json` + `merges.txt`) and
+/// optionally `generation_config.json` and `tokenizer_config.json` (the Hub layout).
+/// Images are decoded with EXIF orientation applied (see [`VitGpt2::with_decode_options`]
+/// to turn it off, as the reference `Image.open` path does).
 ///
 /// ```no_run
 /// use sociallens::{Captioner, VitGpt2};

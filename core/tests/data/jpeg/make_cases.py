@@ -2,6 +2,7 @@
 
 Run with Pillow 13 (bundled libjpeg-turbo) from this folder: python make_cases.py
 """
+import io
 import json
 
 import numpy as np
@@ -46,4 +47,30 @@ add("gray_progressive_29x21", picture(29, 21).convert("L"), quality=75, progress
 add("s420_progressive_restart_64x48", picture(64, 48), quality=85, subsampling=2,
     progressive=True, restart_marker_blocks=2)
 add("s420_progressive_q100_40x30", picture(40, 30), quality=100, subsampling=2, progressive=True)
+add("s422_2x9", picture(2, 9), quality=90, subsampling=1)
+
+
+def s440(path):
+    """4:4:0 (luma 1x2), which Pillow cannot write: a 32x32 4:2:2 file has as many MCUs
+    (8) in either layout, so patching luma's sampling byte 0x21 -> 0x12 in SOF0 yields a
+    valid 4:4:0 stream (with shuffled content)."""
+    buf = io.BytesIO()
+    picture(32, 32).save(buf, "JPEG", quality=85, subsampling=1)
+    b = bytearray(buf.getvalue())
+    sof = b.index(b"\xff\xc0")
+    assert b[sof + 11] == 0x21, hex(b[sof + 11])
+    b[sof + 11] = 0x12
+    open(path, "wb").write(bytes(b))
+
+
+def add_file(name, write):
+    path = f"{name}.jpg"
+    write(path)
+    back = Image.open(path)
+    np.asarray(back.convert("RGB")).tofile(f"{name}.rgb")
+    cases.append({"name": name, "width": back.width, "height": back.height,
+                  "progressive": False})
+
+
+add_file("s440_patched_32x32", s440)
 json.dump(cases, open("cases.json", "w"), indent=1)
