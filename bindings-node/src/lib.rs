@@ -467,10 +467,11 @@ impl Engine {
         captioner: Option<&Captioner>,
         embedder: Option<&MiniLmEmbedder>,
     ) -> Result<Self> {
-        let mut models = Models::default();
-        models.llm = llm.map(|l| l.inner.clone());
-        models.captioner = captioner.map(|c| c.inner.clone());
-        models.embedder = embedder.map(|e| e.inner.clone());
+        let models = Models {
+            llm: llm.map(|l| l.inner.clone()),
+            captioner: captioner.map(|c| c.inner.clone()),
+            embedder: embedder.map(|e| e.inner.clone()),
+        };
         Self::open(options, models).map_err(|e| js_error(env, e))
     }
 
@@ -660,7 +661,6 @@ impl Engine {
 }
 
 /// The optional models an engine is opened with.
-#[derive(Default)]
 struct Models {
     llm: Option<std::sync::Arc<core::recommend::OpenAiCompatible>>,
     captioner: Option<std::sync::Arc<core::VitGpt2>>,
