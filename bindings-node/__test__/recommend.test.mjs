@@ -77,7 +77,10 @@ test('LLM ideas grounded in the catalog; rate limits rejected with a code', asyn
     assert.equal(recs[1].inCatalog, false)
     assert.equal(requests[0].headers.authorization, 'Bearer sk-node-SECRET')
     // The first answer is cached by the engine: the second call asks again only for k=3.
-    await assert.rejects(engine.recommendProducts('u', 3), (e) => e.code === 'RATE_LIMITED' && !e.message.includes('SECRET'))
+    await assert.rejects(
+      engine.recommendProducts('u', 3),
+      (e) => e.code === 'RATE_LIMITED' && e.retryAfter === 30 && !e.message.includes('SECRET'),
+    )
   } finally {
     server.close()
   }

@@ -22,6 +22,20 @@ fn js_error(env: &Env, e: core::Error) -> napi::Error {
     // SAFETY: `env` is the live environment of the JS thread this runs on, and the value
     // is a freshly created error object.
     let value = unsafe { JsError::from(coded).into_value(env.raw()) };
+    // Details a caller acts on: how long to wait, which status and request.
+    if let Ok(mut obj) = unsafe { Object::from_napi_value(env.raw(), value) } {
+        let _ = match &e {
+            core::Error::RateLimited { retry_after, .. } => {
+                obj.set("retryAfter", retry_after.map(|d| d.as_secs_f64()))
+            }
+            core::Error::Http {
+                status, request_id, ..
+            } => obj
+                .set("status", *status as u32)
+                .and_then(|_| obj.set("requestId", request_id.clone())),
+            _ => Ok(()),
+        };
+    }
     napi::Error::from(unsafe { Unknown::from_raw_unchecked(env.raw(), value) })
 }
 

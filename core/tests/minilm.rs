@@ -134,3 +134,63 @@ async fn semantic_matching_finds_products_keywords_miss() {
         .unwrap();
     assert_eq!(shampoo.matched_interests, ["dog"], "{shampoo:?}");
 }
+
+/// Counts the texts that reach the real model.
+struct Counting(MiniLmEmbedder, std::sync::atomic::AtomicUsize);
+
+impl Embedder for Counting {
+    fn model_id(&self) -> String {
+        self.0.model_id()
+    }
+    fn embed(&self, texts: &[&str]) -> sociallens::Result<Vec<Vec<f32>>> {
+        self.1
+            .fetch_add(texts.len(), std::sync::atomic::Ordering::SeqCst);
+        self.0.embed(texts)
+    }
+}
+
+#[tokio::test]
+async fn item_embeddings_are_computed_once_and_redone_when_the_item_changes() {
+    let counting = Arc::new(Counting(
+        MiniLmEmbedder::from_dir(model_dir()).unwrap(),
+        Default::default(),
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("emb.db");
+    let engine = Engine::builder()
+        .store(sociallens::SqliteStore::open(&db).unwrap())
+        .shared_embedder(counting.clone())
+        .build()
+        .unwrap();
+    let count = || counting.1.load(std::sync::atomic::Ordering::SeqCst);
+    engine
+        .add_products(vec![
+            CatalogItem::new("a", "Surfing wetsuit"),
+            CatalogItem::new("b", "Canine shampoo"),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(count(), 2);
+    engine
+        .record_like("u", Post::new("p").with_caption("a dog on a surfboard"))
+        .await
+        .unwrap();
+    engine.recommend_products("u", 2).await.unwrap();
+    assert_eq!(count(), 4, "only the two interests were embedded");
+    engine.recommend_products("u", 2).await.unwrap();
+    assert_eq!(count(), 4, "nothing embedded twice");
+    engine
+        .add_products(vec![CatalogItem::new("b", "Dog shampoo, oatmeal")])
+        .await
+        .unwrap();
+    assert_eq!(count(), 5, "a changed item is embedded again");
+    // A new engine on the same file reads the vectors from the store.
+    drop(engine);
+    let again = Engine::builder()
+        .store(sociallens::SqliteStore::open(&db).unwrap())
+        .shared_embedder(counting.clone())
+        .build()
+        .unwrap();
+    again.recommend_products("u", 2).await.unwrap();
+    assert_eq!(count(), 5);
+}
