@@ -1,5 +1,6 @@
 //! Noun extraction: the prototype's TextBlob behaviour as a mode, and a better default.
 
+use super::fasthash::FxHashSet;
 use super::tagger::PerceptronTagger;
 use super::tokenize::{sentences, word_tokenize};
 use super::wordnet::WordNet;
@@ -495,13 +496,17 @@ impl NounExtractor {
                     span: t.span,
                 })
                 .collect(),
-            Mode::Interests => self.interests_of(text),
+            Mode::Interests => self.interests_of(text, true),
         }
     }
 
     /// Only the terms of [`extract`](Self::extract).
     pub fn terms(&self, text: &str) -> Vec<String> {
-        self.extract(text).into_iter().map(|n| n.term).collect()
+        let nouns = match self.mode {
+            Mode::Interests => self.interests_of(text, false),
+            Mode::TextBlob => self.extract(text),
+        };
+        nouns.into_iter().map(|n| n.term).collect()
     }
 
     /// Many texts at once, spread over the machine's cores when the batch is large enough to
@@ -614,20 +619,26 @@ impl NounExtractor {
         words
     }
 
-    fn interests_of(&self, text: &str) -> Vec<Noun> {
+    fn interests_of(&self, text: &str, with_surface: bool) -> Vec<Noun> {
         let mut words = self.pos_tags(text);
-        let lower: Vec<String> = words.iter().map(|w| w.word.to_lowercase()).collect();
         // WordNet is unaccented: look words up folded ("café" → "cafe"), but return them as
         // written unless lemmatisation changed them.
-        let folded: Vec<String> = lower.iter().map(|w| fold(w)).collect();
+        let folded: Vec<String> = words.iter().map(|w| fold(&w.word)).collect();
+        let accented = !text.is_ascii();
+        let lower: Vec<String> = if accented {
+            words.iter().map(|w| w.word.to_lowercase()).collect()
+        } else {
+            Vec::new()
+        };
+        let lower = |i: usize| if accented { &lower[i] } else { &folded[i] };
         self.correct_tags(&mut words, &folded);
         let mut out: Vec<Noun> = Vec::new();
-        let mut seen: HashSet<String> = HashSet::new();
+        let mut seen: FxHashSet<String> = FxHashSet::default();
         let mut i = 0;
         while i < words.len() {
             let (end, term) = match self.compound_at(&words, &folded, i) {
                 Some(found) => found,
-                None if is_noun_tag(words[i].tag) && lower[i].chars().any(char::is_alphabetic) => {
+                None if is_noun_tag(words[i].tag) && lower(i).chars().any(char::is_alphabetic) => {
                     (i, self.lemma(&folded[i], words[i].tag))
                 }
 
@@ -638,9 +649,17 @@ impl NounExtractor {
             };
             let first = i;
             i = end + 1;
-            let written = lower[first..=end].join(" ");
-            let term = if fold(&written) == term {
-                written
+            let term = if accented {
+                let written = (first..=end)
+                    .map(lower)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                if fold(&written) == term {
+                    written
+                } else {
+                    term
+                }
             } else {
                 term
             };
@@ -652,6 +671,7 @@ impl NounExtractor {
                 _ => None,
             };
             let surface = match span {
+                _ if !with_surface => String::new(),
                 Some((s, e)) => text[s..e].to_string(),
                 None => words[first..=end]
                     .iter()

@@ -314,11 +314,12 @@ impl PerceptronTagger {
         let mut out = Vec::with_capacity(tokens.len());
         let (mut prev, mut prev2) = (START[0], START[1]);
         let mut scores = vec![0f64; self.classes.len()];
+        let mut buf = Vec::with_capacity(64);
         for (i, word) in tokens.iter().enumerate() {
             let word = word.as_ref();
             let class = match self.tagdict.get(word) {
                 Some(&c) => c,
-                None => self.predict(i + 2, word, &context, prev, prev2, &mut scores),
+                None => self.predict(i + 2, word, &context, (prev, prev2), &mut scores, &mut buf),
             };
             out.push(class);
             prev2 = prev;
@@ -332,13 +333,12 @@ impl PerceptronTagger {
         i: usize,
         word: &str,
         context: &[Cow<'_, str>],
-        prev: &str,
-        prev2: &str,
+        (prev, prev2): (&str, &str),
         scores: &mut [f64],
+        buf: &mut Vec<u8>,
     ) -> u8 {
         scores.iter_mut().for_each(|s| *s = 0.0);
-        let mut buf = Vec::with_capacity(64);
-        let mut f = |name: &str, parts: &[&str]| Feature::hash(&mut buf, name, parts);
+        let mut f = |name: &str, parts: &[&str]| Feature::hash(buf, name, parts);
         // The order matters: scores accumulate in floating point in this order.
         let hashes = [
             f("bias", &[]),
