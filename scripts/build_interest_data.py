@@ -16,10 +16,10 @@ Usage: python3 scripts/build_interest_data.py --pickle PATH/trontagger-0.1.0.pic
            [--wordnet /usr/share/wordnet] [--out core/data]
 
 Binary tagger format (little endian), read by core/src/interests/tagger.rs:
-  b"SLPT" u8 version(=2)
+  b"SLPT" u8 version(=3)
   u8 n_classes, then per class: u8 len, utf-8 bytes       (classes sorted by label)
   u32 n_tagdict, then per entry: u16 len, utf-8 word, u8 class
-  u32 n_features, then per feature (sorted by hash): u64 feature_hash(feature string),
+  u32 n_features, then per feature (sorted by key): u64 feature_key(template, argument hashes),
       u8 n, then n x (u8 class, zigzag-LEB128 weight in thousandths)
 """
 
@@ -32,19 +32,53 @@ M64 = 0xFFFFFFFFFFFFFFFF
 K = 0x517CC1B727220A95
 
 
-def feature_hash(data: bytes) -> int:
+def string_hash(data: bytes) -> int:
     """8 bytes at a time: xor, multiply, xor-shift; then murmur3's finaliser (see tagger.rs)."""
     h = len(data)
     for i in range(0, len(data), 8):
         chunk = int.from_bytes(data[i:i + 8].ljust(8, b"\0"), "little")
         h = (h ^ chunk) * K & M64
         h ^= h >> 29
+    return fmix(h)
+
+
+def fmix(h: int) -> int:
     h ^= h >> 33
     h = h * 0xFF51AFD7ED558CCD & M64
     h ^= h >> 33
     h = h * 0xC4CEB9FE1A85EC53 & M64
     h ^= h >> 33
     return h
+
+
+# NLTK's feature templates, in its order, with how many arguments each takes.
+TEMPLATES = [("bias", 0), ("i suffix", 1), ("i pref1", 1), ("i-1 tag", 1), ("i-2 tag", 1),
+             ("i tag+i-2 tag", 2), ("i word", 1), ("i-1 tag+i word", 2), ("i-1 word", 1),
+             ("i-1 suffix", 1), ("i-2 word", 1), ("i+1 word", 1), ("i+1 suffix", 1), ("i+2 word", 1)]
+K2 = 0x9E3779B97F4A7C15
+
+
+def feature_key(template: int, parts) -> int:
+    """A feature "name arg arg" as the template's number and its arguments' string hashes,
+    so the tagger hashes each context word once, not once per template (see tagger.rs)."""
+    h = (template + 1) * K & M64
+    for p in parts:
+        h = (h ^ string_hash(p.encode())) * K2 & M64
+        h ^= h >> 29
+    return fmix(h ^ len(parts))
+
+
+def split_feature(feat: str):
+    """(template number, arguments) of a feature string, or None if no template fits."""
+    best = None
+    for n, (name, arity) in enumerate(TEMPLATES):
+        if feat == name and arity == 0:
+            best = (n, [])
+        elif feat.startswith(name + " ") and arity > 0:
+            parts = feat[len(name) + 1:].split(" ")
+            if len(parts) == arity and (best is None or len(name) > len(TEMPLATES[best[0]][0])):
+                best = (n, parts)
+    return best
 
 
 def leb_zigzag(v: int) -> bytes:
@@ -67,7 +101,7 @@ def build_tagger(pickle_path: Path, out: Path) -> None:
     classes = sorted(classes)
     index = {c: i for i, c in enumerate(classes)}
     buf = bytearray(b"SLPT")
-    buf.append(2)
+    buf.append(3)
     buf.append(len(classes))
     for c in classes:
         b = c.encode()
@@ -81,7 +115,10 @@ def build_tagger(pickle_path: Path, out: Path) -> None:
     feats = []
     seen = {}
     for feat, per_class in weights.items():
-        h = feature_hash(feat.encode())
+        split = split_feature(feat)
+        if split is None:
+            continue  # a feature no template produces can never fire
+        h = feature_key(*split)
         if h in seen:
             raise SystemExit(f"hash collision: {feat!r} and {seen[h]!r}")
         seen[h] = feat

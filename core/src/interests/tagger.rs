@@ -36,10 +36,9 @@ fn intern(tag: &str) -> &'static str {
     leaked
 }
 
-/// Hash of a feature string: 8 bytes at a time (xor, multiply, xor-shift), then murmur3's
-/// finaliser. `scripts/build_interest_data.py` computes the same function for the embedded
-/// model and checks that no two of its features collide.
-pub(crate) fn feature_hash(bytes: &[u8]) -> u64 {
+/// Hash of a string: 8 bytes at a time (xor, multiply, xor-shift), then murmur3's finaliser.
+/// `scripts/build_interest_data.py` computes the same function for the embedded model.
+pub(crate) fn string_hash(bytes: &[u8]) -> u64 {
     let mut h = bytes.len() as u64;
     let mut chunks = bytes.chunks_exact(8);
     let mut step = |chunk: u64| {
@@ -55,6 +54,10 @@ pub(crate) fn feature_hash(bytes: &[u8]) -> u64 {
         buf[..rest.len()].copy_from_slice(rest);
         step(u64::from_le_bytes(buf));
     }
+    fmix(h)
+}
+
+fn fmix(mut h: u64) -> u64 {
     h ^= h >> 33;
     h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
     h ^= h >> 33;
@@ -62,19 +65,57 @@ pub(crate) fn feature_hash(bytes: &[u8]) -> u64 {
     h ^ (h >> 33)
 }
 
-/// Builds "name part part" feature strings in one reused buffer and hashes them.
-struct Feature;
+const K2: u64 = 0x9e37_79b9_7f4a_7c15;
 
-impl Feature {
-    fn hash(buf: &mut Vec<u8>, name: &str, parts: &[&str]) -> u64 {
-        buf.clear();
-        buf.extend_from_slice(name.as_bytes());
-        for p in parts {
-            buf.push(b' ');
-            buf.extend_from_slice(p.as_bytes());
-        }
-        feature_hash(buf)
+/// NLTK's feature templates in its order, with how many arguments each takes. A feature
+/// string is "name arg arg"; its key combines the template's number with its arguments'
+/// [`string_hash`]es, so each context word is hashed once per sentence, not once per template.
+const TEMPLATES: [(&str, usize); 14] = [
+    ("bias", 0),
+    ("i suffix", 1),
+    ("i pref1", 1),
+    ("i-1 tag", 1),
+    ("i-2 tag", 1),
+    ("i tag+i-2 tag", 2),
+    ("i word", 1),
+    ("i-1 tag+i word", 2),
+    ("i-1 word", 1),
+    ("i-1 suffix", 1),
+    ("i-2 word", 1),
+    ("i+1 word", 1),
+    ("i+1 suffix", 1),
+    ("i+2 word", 1),
+];
+
+/// The key of template `template` with these argument hashes.
+fn feature_key(template: usize, parts: &[u64]) -> u64 {
+    let mut h = (template as u64 + 1).wrapping_mul(K);
+    for p in parts {
+        h = (h ^ p).wrapping_mul(K2);
+        h ^= h >> 29;
     }
+    fmix(h ^ parts.len() as u64)
+}
+
+/// The key of a feature string, or `None` if no template produces it (it can never fire).
+pub(crate) fn feature_key_of(feature: &str) -> Option<u64> {
+    let mut best: Option<(usize, Vec<u64>)> = None;
+    for (n, (name, arity)) in TEMPLATES.iter().enumerate() {
+        if *arity == 0 && feature == *name {
+            best = Some((n, Vec::new()));
+        } else if *arity > 0 {
+            if let Some(rest) = feature.strip_prefix(name).and_then(|r| r.strip_prefix(' ')) {
+                let parts: Vec<&str> = rest.split(' ').collect();
+                let longer = best
+                    .as_ref()
+                    .is_none_or(|(b, _)| name.len() > TEMPLATES[*b].0.len());
+                if parts.len() == *arity && longer {
+                    best = Some((n, parts.iter().map(|p| string_hash(p.as_bytes())).collect()));
+                }
+            }
+        }
+    }
+    best.map(|(n, parts)| feature_key(n, &parts))
 }
 
 /// A trained averaged-perceptron tagger.
@@ -89,10 +130,12 @@ impl Feature {
 pub struct PerceptronTagger {
     /// Tags, sorted, so that a higher index is the alphabetically larger tag.
     classes: Vec<&'static str>,
+    /// [`string_hash`] of each class name, for the previous-tag features.
+    class_hashes: Vec<u64>,
     tagdict: FxHashMap<String, u8>,
-    /// feature hash → range in `entries`.
+    /// feature key → range in `entries`.
     features: U64Map<(u32, u32)>,
-    entries: Vec<(u8, f64)>,
+    entries: Entries,
 }
 
 impl std::fmt::Debug for PerceptronTagger {
@@ -162,9 +205,9 @@ impl PerceptronTagger {
     /// Reads the compact binary format written by `scripts/build_interest_data.py`.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let mut r = Reader { b: bytes, at: 0 };
-        if r.take(4)? != b"SLPT" || r.u8()? != 2 {
+        if r.take(4)? != b"SLPT" || r.u8()? != 3 {
             return Err(Error::Model(
-                "not a sociallens tagger model (version 2)".into(),
+                "not a sociallens tagger model (version 3)".into(),
             ));
         }
         let n = r.u8()? as usize;
@@ -182,7 +225,7 @@ impl PerceptronTagger {
         }
         let n = r.u32()? as usize;
         let mut features = U64Map::with_capacity_and_hasher(n, Default::default());
-        let mut entries = Vec::with_capacity(n * 4);
+        let mut entries = Entries::with_capacity(n * 4);
         for _ in 0..n {
             let h = r.u64()?;
             let k = r.u8()? as usize;
@@ -196,6 +239,7 @@ impl PerceptronTagger {
             features.insert(h, (start, entries.len() as u32));
         }
         let tagger = Self {
+            class_hashes: classes.iter().map(|c| string_hash(c.as_bytes())).collect(),
             classes,
             tagdict,
             features,
@@ -252,11 +296,14 @@ impl PerceptronTagger {
             tagdict.insert(word.clone(), index(tag)?);
         }
         let mut features = U64Map::default();
-        let mut entries = Vec::new();
+        let mut entries = Entries::with_capacity(0);
         for (feat, per_class) in read("weights.json")?
             .as_object()
             .ok_or_else(|| bad("weights.json is not an object"))?
         {
+            let Some(key) = feature_key_of(feat) else {
+                continue;
+            };
             let start = entries.len() as u32;
             for (tag, w) in per_class
                 .as_object()
@@ -265,9 +312,10 @@ impl PerceptronTagger {
                 let w = w.as_f64().ok_or_else(|| bad("a weight is not a number"))?;
                 entries.push((index(tag)?, w));
             }
-            features.insert(feature_hash(feat.as_bytes()), (start, entries.len() as u32));
+            features.insert(key, (start, entries.len() as u32));
         }
         let tagger = Self {
+            class_hashes: classes.iter().map(|c| string_hash(c.as_bytes())).collect(),
             classes,
             tagdict,
             features,
@@ -284,7 +332,7 @@ impl PerceptronTagger {
             ));
         }
         let n = self.classes.len() as u8;
-        if self.entries.iter().any(|(c, _)| *c >= n) || self.tagdict.values().any(|c| *c >= n) {
+        if self.entries.class.iter().any(|c| *c >= n) || self.tagdict.values().any(|c| *c >= n) {
             return Err(Error::Model(
                 "tagger model refers to an unknown class".into(),
             ));
@@ -307,58 +355,77 @@ impl PerceptronTagger {
 
     /// Like [`tag`](Self::tag), returning class indexes.
     pub(crate) fn tag_ids<S: AsRef<str>>(&self, tokens: &[S]) -> Vec<u8> {
-        let mut context: Vec<Cow<'_, str>> = Vec::with_capacity(tokens.len() + 4);
-        context.extend(START.iter().map(|s| Cow::Borrowed(*s)));
-        context.extend(tokens.iter().map(|t| normalize(t.as_ref())));
-        context.extend(END.iter().map(|s| Cow::Borrowed(*s)));
+        let n = tokens.len() + 4;
+        let mut word_h = Vec::with_capacity(n);
+        let mut suffix_h = Vec::with_capacity(n);
+        let mut push = |w: &str| {
+            word_h.push(string_hash(w.as_bytes()));
+            suffix_h.push(string_hash(suffix3(w).as_bytes()));
+        };
+        START.iter().for_each(|s| push(s));
+        tokens.iter().for_each(|t| push(&normalize(t.as_ref())));
+        END.iter().for_each(|s| push(s));
         let mut out = Vec::with_capacity(tokens.len());
-        let (mut prev, mut prev2) = (START[0], START[1]);
+        let start_h = [
+            string_hash(START[0].as_bytes()),
+            string_hash(START[1].as_bytes()),
+        ];
+        let (mut prev, mut prev2) = (start_h[0], start_h[1]);
         let mut scores = vec![0f64; self.classes.len()];
-        let mut buf = Vec::with_capacity(64);
         for (i, word) in tokens.iter().enumerate() {
             let word = word.as_ref();
             let class = match self.tagdict.get(word) {
                 Some(&c) => c,
-                None => self.predict(i + 2, word, &context, (prev, prev2), &mut scores, &mut buf),
+                None => {
+                    let c = Context {
+                        i: i + 2,
+                        word: &word_h,
+                        suffix: &suffix_h,
+                    };
+                    self.predict(word, &c, (prev, prev2), &mut scores)
+                }
             };
             out.push(class);
             prev2 = prev;
-            prev = self.classes[class as usize];
+            prev = self.class_hashes[class as usize];
         }
         out
     }
 
     fn predict(
         &self,
-        i: usize,
         word: &str,
-        context: &[Cow<'_, str>],
-        (prev, prev2): (&str, &str),
+        c: &Context<'_>,
+        (prev, prev2): (u64, u64),
         scores: &mut [f64],
-        buf: &mut Vec<u8>,
     ) -> u8 {
         scores.iter_mut().for_each(|s| *s = 0.0);
-        let mut f = |name: &str, parts: &[&str]| Feature::hash(buf, name, parts);
+        let i = c.i;
+        let h = |s: &str| string_hash(s.as_bytes());
         // The order matters: scores accumulate in floating point in this order.
-        let hashes = [
-            f("bias", &[]),
-            f("i suffix", &[suffix3(word)]),
-            f("i pref1", &[first_char(word)]),
-            f("i-1 tag", &[prev]),
-            f("i-2 tag", &[prev2]),
-            f("i tag+i-2 tag", &[prev, prev2]),
-            f("i word", &[&context[i]]),
-            f("i-1 tag+i word", &[prev, &context[i]]),
-            f("i-1 word", &[&context[i - 1]]),
-            f("i-1 suffix", &[suffix3(&context[i - 1])]),
-            f("i-2 word", &[&context[i - 2]]),
-            f("i+1 word", &[&context[i + 1]]),
-            f("i+1 suffix", &[suffix3(&context[i + 1])]),
-            f("i+2 word", &[&context[i + 2]]),
+        let keys = [
+            feature_key(0, &[]),
+            feature_key(1, &[h(suffix3(word))]),
+            feature_key(2, &[h(first_char(word))]),
+            feature_key(3, &[prev]),
+            feature_key(4, &[prev2]),
+            feature_key(5, &[prev, prev2]),
+            feature_key(6, &[c.word[i]]),
+            feature_key(7, &[prev, c.word[i]]),
+            feature_key(8, &[c.word[i - 1]]),
+            feature_key(9, &[c.suffix[i - 1]]),
+            feature_key(10, &[c.word[i - 2]]),
+            feature_key(11, &[c.word[i + 1]]),
+            feature_key(12, &[c.suffix[i + 1]]),
+            feature_key(13, &[c.word[i + 2]]),
         ];
-        for h in hashes {
-            if let Some(&(s, e)) = self.features.get(&h) {
-                for &(class, w) in &self.entries[s as usize..e as usize] {
+        for k in keys {
+            if let Some(&(s, e)) = self.features.get(&k) {
+                let (s, e) = (s as usize, e as usize);
+                for (&class, &w) in self.entries.class[s..e]
+                    .iter()
+                    .zip(&self.entries.weight[s..e])
+                {
                     scores[class as usize] += w;
                 }
             }
@@ -372,6 +439,37 @@ impl PerceptronTagger {
         }
         best as u8
     }
+}
+
+/// Weights of all features, class and weight in separate arrays (9 bytes an entry instead
+/// of a padded 16: the scoring loop reads them from memory for every token).
+#[derive(Clone)]
+struct Entries {
+    class: Vec<u8>,
+    weight: Vec<f64>,
+}
+
+impl Entries {
+    fn with_capacity(n: usize) -> Self {
+        Self {
+            class: Vec::with_capacity(n),
+            weight: Vec::with_capacity(n),
+        }
+    }
+    fn len(&self) -> usize {
+        self.class.len()
+    }
+    fn push(&mut self, (class, weight): (u8, f64)) {
+        self.class.push(class);
+        self.weight.push(weight);
+    }
+}
+
+/// String hashes of one sentence's normalised context words and of their suffixes.
+struct Context<'a> {
+    i: usize,
+    word: &'a [u64],
+    suffix: &'a [u64],
 }
 
 /// The last three characters (Python's `word[-3:]`).
