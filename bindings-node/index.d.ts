@@ -16,6 +16,12 @@ export declare class Captioner {
    * `preprocessor_config.json`, tokenizer files).
    */
   static fromDir(path: string): Captioner
+  /**
+   * Downloads (once, into the Hugging Face cache) and loads a model repository (default
+   * `nlpconnect/vit-gpt2-image-captioning`); honours `HF_ENDPOINT`, `HF_HOME` and
+   * `HF_HUB_OFFLINE=1`. Blocks while it downloads: call it at start-up.
+   */
+  static fromHub(repo?: string | undefined | null): Captioner
   /** One caption per image (encoded bytes), computed off the main thread. */
   caption(images: Array<Buffer>): Promise<Array<string>>
 }
@@ -61,6 +67,12 @@ export declare class MiniLmEmbedder {
    * `tokenizer.json`).
    */
   static fromDir(path: string): MiniLmEmbedder
+  /**
+   * Downloads (once, into the Hugging Face cache) and loads a sentence-transformers
+   * repository (default `sentence-transformers/all-MiniLM-L6-v2`). Blocks while it
+   * downloads: call it at start-up.
+   */
+  static fromHub(repo?: string | undefined | null): MiniLmEmbedder
   /** One unit vector per text, computed off the main thread. */
   embed(texts: Array<string>): Promise<Array<Array<number>>>
 }

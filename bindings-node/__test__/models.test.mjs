@@ -2,7 +2,8 @@
 // all-MiniLM-L6-v2 that scripts/test.sh installs from PyPI (SOCIALLENS_MINILM_DIR).
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { readFileSync, readdirSync } from 'node:fs'
+import { mkdtempSync, readFileSync, readdirSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { join } from 'node:path'
 import { createRequire } from 'node:module'
@@ -40,4 +41,12 @@ test('MiniLM embeddings and semantic recommendations', async () => {
   await engine.addProducts([{ id: 'wetsuit', title: 'Surfing wetsuit' }, { id: 'pan', title: 'Cast iron skillet' }])
   await engine.recordLike('u', 'p', { caption: 'a surfer riding a wave in the ocean' })
   assert.deepEqual((await engine.recommendProducts('u')).map((r) => r.product.id), ['wetsuit'])
+})
+
+test('hub failures are typed', () => {
+  // Nothing listens on port 1: the download fails fast with a MODEL error.
+  process.env.HF_ENDPOINT = 'http://127.0.0.1:1'
+  process.env.HF_HOME = mkdtempSync(join(tmpdir(), 'sociallens-hf-'))
+  assert.throws(() => MiniLmEmbedder.fromHub('test-org/none'), { code: 'MODEL' })
+  assert.throws(() => Captioner.fromHub('test-org/none'), { code: 'MODEL' })
 })

@@ -311,6 +311,19 @@ impl Captioner {
             .map_err(|e| js_error(env, e))
     }
 
+    /// Downloads (once, into the Hugging Face cache) and loads a model repository (default
+    /// `nlpconnect/vit-gpt2-image-captioning`); honours `HF_ENDPOINT`, `HF_HOME` and
+    /// `HF_HUB_OFFLINE=1`. Blocks while it downloads: call it at start-up.
+    #[napi(factory)]
+    pub fn from_hub(env: &Env, repo: Option<String>) -> Result<Self> {
+        let repo = repo.unwrap_or_else(|| "nlpconnect/vit-gpt2-image-captioning".into());
+        core::VitGpt2::from_hub(&repo)
+            .map(|m| Self {
+                inner: std::sync::Arc::new(m),
+            })
+            .map_err(|e| js_error(env, e))
+    }
+
     /// One caption per image (encoded bytes), computed off the main thread.
     #[napi(ts_return_type = "Promise<Array<string>>")]
     pub fn caption(&self, images: Vec<Buffer>) -> AsyncTask<CaptionTask> {
@@ -361,6 +374,19 @@ impl MiniLmEmbedder {
     #[napi(factory)]
     pub fn from_dir(env: &Env, path: String) -> Result<Self> {
         core::recommend::MiniLmEmbedder::from_dir(&path)
+            .map(|m| Self {
+                inner: std::sync::Arc::new(m),
+            })
+            .map_err(|e| js_error(env, e))
+    }
+
+    /// Downloads (once, into the Hugging Face cache) and loads a sentence-transformers
+    /// repository (default `sentence-transformers/all-MiniLM-L6-v2`). Blocks while it
+    /// downloads: call it at start-up.
+    #[napi(factory)]
+    pub fn from_hub(env: &Env, repo: Option<String>) -> Result<Self> {
+        let repo = repo.unwrap_or_else(|| "sentence-transformers/all-MiniLM-L6-v2".into());
+        core::recommend::MiniLmEmbedder::from_hub(&repo)
             .map(|m| Self {
                 inner: std::sync::Arc::new(m),
             })

@@ -491,6 +491,20 @@ impl PyMiniLm {
         })
     }
 
+    /// Downloads (once, into the Hugging Face cache) and loads a sentence-transformers
+    /// repository; honours `HF_ENDPOINT`, `HF_HOME` and `HF_HUB_OFFLINE=1`.
+    #[staticmethod]
+    #[pyo3(signature = (repo="sentence-transformers/all-MiniLM-L6-v2"))]
+    fn from_hub(py: Python<'_>, repo: &str) -> PyResult<Self> {
+        let repo = repo.to_string();
+        let model = py
+            .detach(|| core::recommend::MiniLmEmbedder::from_hub(&repo))
+            .map_err(to_py_err)?;
+        Ok(Self {
+            inner: Arc::new(model),
+        })
+    }
+
     /// One unit vector per text, computed with the GIL released.
     fn embed(&self, py: Python<'_>, texts: Vec<String>) -> PyResult<Vec<Vec<f32>>> {
         let model = self.inner.clone();

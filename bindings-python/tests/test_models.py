@@ -70,3 +70,13 @@ def test_minilm_embeddings_and_semantic_recommendations(tmp_path):
     engine.add_products([{"id": "wetsuit", "title": "Surfing wetsuit"}, {"id": "pan", "title": "Cast iron skillet"}])
     engine.record_like("u", "p", caption="a surfer riding a wave in the ocean")
     assert [r.product.id for r in engine.recommend_products("u")] == ["wetsuit"]
+
+
+def test_hub_failures_are_model_errors(monkeypatch, tmp_path):
+    # Nothing listens on port 1: the download fails fast and typed.
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path))
+    with pytest.raises(sociallens.ModelError):
+        sociallens.MiniLmEmbedder.from_hub("test-org/none")
+    with pytest.raises(sociallens.ModelError):
+        sociallens.Captioner.from_hub("test-org/none")

@@ -6,6 +6,7 @@ mod common;
 
 use common::{fixtures, image_bytes, reference};
 use sha2::{Digest, Sha256};
+use sociallens::recommend::{Embedder, MiniLmEmbedder};
 use sociallens::{Captioner, VitGpt2};
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
@@ -86,6 +87,11 @@ fn file_for(path: &str) -> Option<Vec<u8>> {
     if file.contains('/') || file.contains("..") {
         return None;
     }
+    if repo == "minilm" {
+        // The real all-MiniLM-L6-v2 folder, when the test run has it (scripts/test.sh does).
+        let dir = std::env::var("SOCIALLENS_MINILM_DIR").ok()?;
+        return std::fs::read(std::path::Path::new(&dir).join(file)).ok();
+    }
     match repo {
         "tiny-vit-gpt2" => {}
         // The layout of old checkpoints: PyTorch weights and the slow tokenizer's files only.
@@ -154,4 +160,24 @@ fn downloads_caches_and_loads_offline() {
     // An unknown repository is a model error, not a panic.
     let err = VitGpt2::from_hub("test-org/missing").err().unwrap();
     assert_eq!(err.code(), "MODEL");
+
+    // The sentence-embedding model comes through the same path (here from the PyPI copy of
+    // all-MiniLM-L6-v2 that scripts/test.sh installs), and gives the same vectors.
+    if let Ok(dir) = std::env::var("SOCIALLENS_MINILM_DIR") {
+        let hubbed = MiniLmEmbedder::from_hub("test-org/minilm").unwrap();
+        let local = MiniLmEmbedder::from_dir(&dir).unwrap();
+        let texts = ["a surfer riding a wave", "a dog on a couch"];
+        assert_eq!(hubbed.embed(&texts).unwrap(), local.embed(&texts).unwrap());
+        assert!(log
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|p| p == "/test-org/minilm/resolve/main/model.safetensors"));
+        assert_eq!(hubbed.model_id(), "minilm:test-org/minilm");
+    } else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must provide SOCIALLENS_MINILM_DIR"
+        );
+    }
 }

@@ -60,70 +60,106 @@ impl Source {
     }
 }
 
-pub(crate) fn load(repo_id: &str, opts: &HubOptions) -> Result<VitGpt2> {
-    if repo_id.is_empty() || repo_id.contains("..") {
-        return Err(Error::invalid(format!(
-            "bad model repository id {repo_id:?}"
-        )));
-    }
-    let revision = opts.revision.clone().unwrap_or_else(|| "main".into());
-    let repo = Repo::with_revision(repo_id.to_string(), RepoType::Model, revision.clone());
-    let offline = opts.offline || env_offline();
-    let source = if offline {
-        let cache = match &opts.cache_dir {
-            Some(dir) => Cache::new(dir.clone()),
-            None => Cache::from_env(),
-        };
-        Source::Offline(cache.repo(repo))
-    } else {
-        let mut builder = ApiBuilder::from_env()
-            .with_progress(opts.progress.unwrap_or(true) && std::io::stderr().is_terminal());
-        if let Some(dir) = &opts.cache_dir {
-            builder = builder.with_cache_dir(dir.clone());
+/// A repository to fetch files from: online through hf-hub (into the shared cache), or the
+/// cache alone when offline.
+pub(crate) struct Hub {
+    source: Source,
+    repo_id: String,
+    revision: String,
+    offline: bool,
+}
+
+impl Hub {
+    pub(crate) fn open(repo_id: &str, opts: &HubOptions) -> Result<Self> {
+        if repo_id.is_empty() || repo_id.contains("..") {
+            return Err(Error::invalid(format!(
+                "bad model repository id {repo_id:?}"
+            )));
         }
-        if let Some(endpoint) = &opts.endpoint {
-            builder = builder.with_endpoint(endpoint.clone());
-        }
-        let api = builder
-            .build()
-            .map_err(|e| Error::Model(format!("cannot set up the Hub client: {e}")))?;
-        Source::Online(Box::new(api.repo(repo)))
-    };
-    let missing = |file: &str| {
-        Error::Model(if offline {
-            format!("{file} of {repo_id}@{revision} is not in the cache (offline mode)")
+        let revision = opts.revision.clone().unwrap_or_else(|| "main".into());
+        let repo = Repo::with_revision(repo_id.to_string(), RepoType::Model, revision.clone());
+        let offline = opts.offline || env_offline();
+        let source = if offline {
+            let cache = match &opts.cache_dir {
+                Some(dir) => Cache::new(dir.clone()),
+                None => Cache::from_env(),
+            };
+            Source::Offline(cache.repo(repo))
         } else {
-            format!("{repo_id}@{revision} has no {file}")
+            let mut builder = ApiBuilder::from_env()
+                .with_progress(opts.progress.unwrap_or(true) && std::io::stderr().is_terminal());
+            if let Some(dir) = &opts.cache_dir {
+                builder = builder.with_cache_dir(dir.clone());
+            }
+            if let Some(endpoint) = &opts.endpoint {
+                builder = builder.with_endpoint(endpoint.clone());
+            }
+            let api = builder
+                .build()
+                .map_err(|e| Error::Model(format!("cannot set up the Hub client: {e}")))?;
+            Source::Online(Box::new(api.repo(repo)))
+        };
+        Ok(Self {
+            source,
+            repo_id: repo_id.to_string(),
+            revision,
+            offline,
         })
-    };
+    }
+
+    /// The local path of a file, `None` if the repository has no such file.
+    pub(crate) fn fetch(&self, file: &str) -> Result<Option<PathBuf>> {
+        self.source.fetch(file, &self.repo_id)
+    }
+
+    /// The local path of a file the model cannot do without.
+    pub(crate) fn require(&self, file: &str) -> Result<PathBuf> {
+        self.fetch(file)?.ok_or_else(|| self.missing(file))
+    }
+
+    /// The error for a file the repository (or, offline, the cache) lacks.
+    pub(crate) fn missing(&self, file: &str) -> Error {
+        Error::Model(if self.offline {
+            format!(
+                "{file} of {}@{} is not in the cache (offline mode)",
+                self.repo_id, self.revision
+            )
+        } else {
+            format!("{}@{} has no {file}", self.repo_id, self.revision)
+        })
+    }
+}
+
+pub(crate) fn load(repo_id: &str, opts: &HubOptions) -> Result<VitGpt2> {
+    let hub = Hub::open(repo_id, opts)?;
     let mut dir: Option<PathBuf> = None;
     for file in REQUIRED {
-        let path = source.fetch(file, repo_id)?.ok_or_else(|| missing(file))?;
+        let path = hub.require(file)?;
         dir.get_or_insert_with(|| path.parent().map(PathBuf::from).unwrap_or_default());
     }
     for file in OPTIONAL {
-        source.fetch(file, repo_id)?;
+        hub.fetch(file)?;
     }
     // Repositories saved with only the slow tokenizer carry vocab.json + merges.txt.
-    if source.fetch("tokenizer.json", repo_id)?.is_none() {
+    if hub.fetch("tokenizer.json")?.is_none() {
         for file in ["vocab.json", "merges.txt"] {
-            source.fetch(file, repo_id)?.ok_or_else(|| missing(file))?;
+            hub.require(file)?;
         }
-        source.fetch("special_tokens_map.json", repo_id)?;
+        hub.fetch("special_tokens_map.json")?;
     }
     let mut format = None;
     for f in [WeightFormat::Safetensors, WeightFormat::PytorchBin] {
-        if source.fetch(f.file_name(), repo_id)?.is_some() {
+        if hub.fetch(f.file_name())?.is_some() {
             format = Some(f);
             break;
         }
     }
-    let format = format.ok_or_else(|| missing("model.safetensors or pytorch_model.bin"))?;
-    let dir = dir.ok_or_else(|| missing("config.json"))?;
-    let name = if revision == "main" {
+    let format = format.ok_or_else(|| hub.missing("model.safetensors or pytorch_model.bin"))?;
+    let dir = dir.ok_or_else(|| hub.missing("config.json"))?;
+    let name = if hub.revision == "main" {
         repo_id.to_string()
     } else {
-        format!("{repo_id}@{revision}")
+        format!("{repo_id}@{}", hub.revision)
     };
     VitGpt2::load(&dir, format, name)
 }

@@ -9,7 +9,7 @@
 pub mod decode;
 pub mod generate;
 pub mod gpt2;
-mod hub;
+pub(crate) mod hub;
 mod jpeg;
 pub mod model;
 pub mod preprocess;

@@ -2,6 +2,8 @@
 //! mask, then L2 normalisation (what sentence-transformers does for this model).
 
 use super::embed::Embedder;
+use crate::caption::hub::Hub;
+use crate::caption::HubOptions;
 use crate::error::{Error, Result};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
@@ -81,6 +83,26 @@ impl MiniLmEmbedder {
             device,
             id: format!("minilm:{name}:{}", config.hidden_size),
         })
+    }
+
+    /// Downloads (once, into the shared Hugging Face cache) and loads a sentence-transformers
+    /// repository, by default `sentence-transformers/all-MiniLM-L6-v2`. Honours `HF_ENDPOINT`,
+    /// `HF_HOME` and `HF_HUB_OFFLINE=1` (cache only).
+    pub fn from_hub(repo: &str) -> Result<Self> {
+        Self::from_hub_with(repo, &HubOptions::default())
+    }
+
+    /// [`from_hub`](Self::from_hub) with an explicit revision, endpoint, cache or offline mode.
+    pub fn from_hub_with(repo: &str, options: &HubOptions) -> Result<Self> {
+        let hub = Hub::open(repo, options)?;
+        let mut dir = None;
+        for file in ["config.json", "tokenizer.json", "model.safetensors"] {
+            let path = hub.require(file)?;
+            dir.get_or_insert_with(|| path.parent().map(Path::to_path_buf).unwrap_or_default());
+        }
+        let mut model = Self::from_dir(dir.unwrap_or_default())?;
+        model.id = format!("minilm:{repo}");
+        Ok(model)
     }
 
     fn forward(&self, texts: &[&str]) -> candle_core::Result<Vec<Vec<f32>>> {
