@@ -584,11 +584,7 @@ impl Engine {
                     score: r.score,
                     matched_interests: r.matched_interests,
                     reason: r.reason,
-                    source: match r.source {
-                        core::recommend::Source::Catalog => "catalog",
-                        core::recommend::Source::Llm => "llm",
-                    }
-                    .to_string(),
+                    source: r.source.as_str().to_string(),
                     in_catalog: r.in_catalog,
                 })
                 .collect())

@@ -596,9 +596,7 @@ impl Recommendation {
 /// comma-separated string), read through the same parser as JSON Lines files.
 fn items_from_py(py: Python<'_>, items: &Bound<'_, PyAny>) -> PyResult<ItemsSource> {
     if let Ok(path) = items.extract::<std::path::PathBuf>() {
-        if !items.is_instance_of::<pyo3::types::PyList>() {
-            return Ok(ItemsSource::Path(path));
-        }
+        return Ok(ItemsSource::Path(path));
     }
     let json = py.import("json")?;
     let mut lines = String::new();
@@ -838,11 +836,7 @@ impl Engine {
                     score: r.score,
                     matched_interests: r.matched_interests,
                     reason: r.reason,
-                    source: match r.source {
-                        core::recommend::Source::Catalog => "catalog",
-                        core::recommend::Source::Llm => "llm",
-                    }
-                    .to_string(),
+                    source: r.source.as_str().to_string(),
                     in_catalog: r.in_catalog,
                 })
             })

@@ -14,6 +14,7 @@ use crate::store::{
     open_store, CachedCaption, EventStatus, ForgetReport, ItemKind, PostRecord, Store,
 };
 use crate::time::{Clock, SystemClock, Timestamp};
+use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
@@ -584,7 +585,7 @@ impl Engine {
         let model = embedder.model_id();
         let keys: Vec<String> = texts
             .iter()
-            .map(|t| format!("emb:{model}:{}", image_sha256(t.as_bytes())))
+            .map(|t| format!("emb:{model}:{}", hex::encode(Sha256::digest(t.as_bytes()))))
             .collect();
         let mut out: Vec<Option<Arc<Vec<f32>>>> = {
             let mem = self.inner.vectors.lock().unwrap_or_else(|p| p.into_inner());

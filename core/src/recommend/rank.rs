@@ -16,6 +16,16 @@ pub enum Source {
     Llm,
 }
 
+impl Source {
+    /// The lowercase name used in the bindings ("catalog", "llm").
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Catalog => "catalog",
+            Source::Llm => "llm",
+        }
+    }
+}
+
 /// One recommended product, with why.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Recommendation {
