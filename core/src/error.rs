@@ -73,6 +73,9 @@ pub enum Error {
     /// A request or the overall deadline ran out.
     #[error("timed out: {0}")]
     Timeout(String),
+    /// Refused to protect users' privacy (an audience smaller than the configured minimum).
+    #[error("privacy: {0}")]
+    Privacy(String),
     /// The operation is not supported by this backend or build.
     #[error("not supported: {0}")]
     Unsupported(String),
@@ -94,6 +97,7 @@ impl Error {
             Error::RateLimited { .. } => "RATE_LIMITED",
             Error::Http { .. } => "HTTP",
             Error::Timeout(_) => "TIMEOUT",
+            Error::Privacy(_) => "PRIVACY",
             Error::Unsupported(_) => "UNSUPPORTED",
             Error::Internal(_) => "INTERNAL",
         }

@@ -24,6 +24,8 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod ads;
+pub mod analytics;
 pub mod caption;
 mod domain;
 mod engine;
@@ -37,14 +39,14 @@ mod time;
 
 pub use caption::{Captioner, VitGpt2};
 pub use domain::{Event, EventKind, Interest, InterestProfile, Post, TermDelta};
-pub use engine::{days, Engine, EngineBuilder, EventOptions, EventOutcome};
+pub use engine::{days, Engine, EngineBuilder, EventOptions, EventOutcome, IndexStats};
 pub use error::{Error, Result};
 pub use ids::{EventId, PostId, UserId, MAX_ID_BYTES};
 pub use interests::InterestExtractor;
 pub use profile::{Decay, InterestRecord, SignalWeights};
 pub use store::{
-    open_store, CachedCaption, CatalogRecord, EventStatus, ForgetReport, ItemKind, MemoryStore,
-    PostRecord, Recorded, SqliteStore, Store,
+    open_store, CachedCaption, CatalogRecord, EventStatus, ForgetReport, ItemCount, ItemKind,
+    MemoryStore, PostRecord, Recorded, SqliteStore, Store,
 };
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};
 

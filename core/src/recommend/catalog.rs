@@ -158,57 +158,23 @@ impl CatalogItem {
     /// (`keywords` a list or a comma-separated string). Blank lines are skipped; errors name
     /// the line.
     pub fn from_jsonl(reader: impl Read) -> Result<Vec<Self>> {
-        let mut text = String::new();
-        std::io::BufReader::new(reader)
-            .read_to_string(&mut text)
-            .map_err(|e| Error::invalid(format!("cannot read catalog: {e}")))?;
-        let mut out = Vec::new();
-        for (n, line) in text.lines().enumerate() {
-            if line.trim().is_empty() {
-                continue;
-            }
-            let mut v: serde_json::Value = serde_json::from_str(line)
-                .map_err(|e| Error::invalid(format!("catalog line {}: {e}", n + 1)))?;
-            if let Some(k) = v.get("keywords").and_then(|k| k.as_str()).map(String::from) {
-                v["keywords"] = serde_json::json!(split_keywords(&k));
-            }
-            let item: Self = serde_json::from_value(v)
-                .map_err(|e| Error::invalid(format!("catalog line {}: {e}", n + 1)))?;
-            out.push(
-                item.validate()
-                    .map_err(|e| Error::invalid(format!("catalog line {}: {e}", n + 1)))?,
-            );
-        }
-        Ok(out)
+        read_jsonl(reader, "catalog", &["keywords"], Self::validate)
     }
 
     /// Reads items from CSV with a header row: `id,title` required, `description`,
     /// `category`, `keywords` (separated by `;`, `|` or `,`), `price`, `url`, `image_url`
     /// optional.
     pub fn from_csv(reader: impl Read) -> Result<Vec<Self>> {
-        let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
-        let headers: Vec<String> = rdr
-            .headers()
-            .map_err(|e| Error::invalid(format!("catalog CSV header: {e}")))?
-            .iter()
-            .map(|h| h.trim().to_lowercase())
-            .collect();
-        let col = |name: &str| headers.iter().position(|h| h == name);
-        let (id, title) = match (col("id"), col("title")) {
-            (Some(i), Some(t)) => (i, t),
-            _ => return Err(Error::invalid("catalog CSV needs id and title columns")),
-        };
-        let mut out = Vec::new();
-        for (n, rec) in rdr.records().enumerate() {
-            let line = n + 2;
-            let rec = rec.map_err(|e| Error::invalid(format!("catalog CSV line {line}: {e}")))?;
-            let get = |c: Option<usize>| {
-                c.and_then(|i| rec.get(i))
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(String::from)
-            };
-            let price = match get(col("price")) {
+        let rows = read_csv_rows(reader, "catalog")?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (line, row) in rows {
+            let get = |k: &str| row.get(k).cloned();
+            if get("id").is_none() || get("title").is_none() {
+                return Err(Error::invalid(format!(
+                    "catalog CSV line {line}: id and title are required"
+                )));
+            }
+            let price = match get("price") {
                 Some(p) => Some(p.parse::<f64>().map_err(|_| {
                     Error::invalid(format!(
                         "catalog CSV line {line}: price {p:?} is not a number"
@@ -217,16 +183,16 @@ impl CatalogItem {
                 None => None,
             };
             let item = Self {
-                id: get(Some(id)).unwrap_or_default(),
-                title: get(Some(title)).unwrap_or_default(),
-                description: get(col("description")).unwrap_or_default(),
-                category: get(col("category")),
-                keywords: get(col("keywords"))
+                id: get("id").unwrap_or_default(),
+                title: get("title").unwrap_or_default(),
+                description: get("description").unwrap_or_default(),
+                category: get("category"),
+                keywords: get("keywords")
                     .map(|k| split_keywords(&k))
                     .unwrap_or_default(),
                 price,
-                url: get(col("url")),
-                image_url: get(col("image_url")),
+                url: get("url"),
+                image_url: get("image_url"),
             };
             out.push(
                 item.validate()
@@ -241,12 +207,7 @@ impl CatalogItem {
         let path = path.as_ref();
         let file = std::fs::File::open(path)
             .map_err(|e| Error::invalid(format!("cannot open catalog {}: {e}", path.display())))?;
-        match path
-            .extension()
-            .and_then(|e| e.to_str())
-            .map(str::to_lowercase)
-            .as_deref()
-        {
+        match extension(path).as_deref() {
             Some("jsonl") | Some("ndjson") | Some("json") => Self::from_jsonl(file),
             Some("csv") => Self::from_csv(file),
             _ => Err(Error::invalid(format!(
@@ -257,7 +218,72 @@ impl CatalogItem {
     }
 }
 
-fn split_keywords(s: &str) -> Vec<String> {
+/// A file's extension, lowercase.
+pub(crate) fn extension(path: &Path) -> Option<String> {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_lowercase)
+}
+
+/// Reads JSON Lines into `T`s: blank lines skipped, `list_fields` given as strings split
+/// into lists, every record validated; errors name the line.
+pub(crate) fn read_jsonl<T: serde::de::DeserializeOwned>(
+    reader: impl Read,
+    what: &str,
+    list_fields: &[&str],
+    validate: impl Fn(T) -> Result<T>,
+) -> Result<Vec<T>> {
+    let mut text = String::new();
+    std::io::BufReader::new(reader)
+        .read_to_string(&mut text)
+        .map_err(|e| Error::invalid(format!("cannot read {what}: {e}")))?;
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let at = |e: &dyn std::fmt::Display| Error::invalid(format!("{what} line {}: {e}", n + 1));
+        let mut v: serde_json::Value = serde_json::from_str(line).map_err(|e| at(&e))?;
+        for field in list_fields {
+            if let Some(k) = v.get(*field).and_then(|k| k.as_str()).map(String::from) {
+                v[*field] = serde_json::json!(split_keywords(&k));
+            }
+        }
+        let item: T = serde_json::from_value(v).map_err(|e| at(&e))?;
+        out.push(validate(item).map_err(|e| at(&e))?);
+    }
+    Ok(out)
+}
+
+/// Reads CSV with a header row into (line number, lowercase column → trimmed non-empty
+/// value) rows.
+pub(crate) fn read_csv_rows(
+    reader: impl Read,
+    what: &str,
+) -> Result<Vec<(usize, std::collections::HashMap<String, String>)>> {
+    let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
+    let headers: Vec<String> = rdr
+        .headers()
+        .map_err(|e| Error::invalid(format!("{what} CSV header: {e}")))?
+        .iter()
+        .map(|h| h.trim().to_lowercase())
+        .collect();
+    let mut out = Vec::new();
+    for (n, rec) in rdr.records().enumerate() {
+        let line = n + 2;
+        let rec = rec.map_err(|e| Error::invalid(format!("{what} CSV line {line}: {e}")))?;
+        let row = headers
+            .iter()
+            .zip(rec.iter())
+            .map(|(h, v)| (h.clone(), v.trim().to_string()))
+            .filter(|(_, v)| !v.is_empty())
+            .collect();
+        out.push((line, row));
+    }
+    Ok(out)
+}
+
+pub(crate) fn split_keywords(s: &str) -> Vec<String> {
     s.split([';', '|', ','])
         .map(|k| k.trim().to_string())
         .filter(|k| !k.is_empty())

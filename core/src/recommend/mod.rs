@@ -2,7 +2,7 @@
 //! through [`OpenAiCompatible`]), sentence embeddings behind the [`Embedder`] trait, the
 //! platform's [`CatalogItem`]s, and product recommendations that explain themselves.
 
-mod catalog;
+pub(crate) mod catalog;
 mod embed;
 mod ideas;
 mod llm;

@@ -1,8 +1,8 @@
 //! An in-process store: for tests, simulations and short-lived jobs. Nothing survives the process.
 
 use super::{
-    apply_event, merge_post, CachedCaption, CatalogRecord, EventTxn, ForgetReport, ItemKind,
-    PostRecord, Recorded, Store,
+    apply_event, merge_post, CachedCaption, CatalogRecord, EventTxn, ForgetReport, ItemCount,
+    ItemKind, PostRecord, Recorded, Store,
 };
 use crate::domain::{Event, EventKind};
 use crate::error::Result;
@@ -22,6 +22,7 @@ struct Tables {
     captions: HashMap<String, CachedCaption>,
     items: BTreeMap<(&'static str, String), CatalogRecord>,
     cache: HashMap<String, (String, Timestamp)>,
+    opt_outs: BTreeMap<(UserId, String), Timestamp>,
 }
 
 /// Keeps everything in memory behind one lock; every operation is atomic.
@@ -77,6 +78,11 @@ impl MemoryStore {
             .posts
             .values()
             .filter(|p| p.author.as_ref().is_some_and(|a| mentions(a.as_str())))
+            .count() as u64;
+        n += t
+            .opt_outs
+            .keys()
+            .filter(|(u, _)| mentions(u.as_str()))
             .count() as u64;
         n
     }
@@ -290,6 +296,9 @@ impl Store for MemoryStore {
             t.posts.remove(&p.id);
         }
         report.posts = authored.len() as u64;
+        let before = t.opt_outs.len();
+        t.opt_outs.retain(|(u, _), _| u != user);
+        report.opt_outs = (before - t.opt_outs.len()) as u64;
         for hash in authored.iter().filter_map(|p| p.image_sha256.as_ref()) {
             let shared = t
                 .posts
@@ -300,5 +309,96 @@ impl Store for MemoryStore {
             }
         }
         Ok(report)
+    }
+
+    async fn scan_interests(
+        &self,
+        after: Option<&UserId>,
+        limit: usize,
+    ) -> Result<Vec<(UserId, Vec<InterestRecord>)>> {
+        let t = self.lock();
+        let mut users: Vec<&UserId> = t
+            .interests
+            .iter()
+            .filter(|(u, m)| !m.is_empty() && after.is_none_or(|a| *u > a))
+            .map(|(u, _)| u)
+            .collect();
+        users.sort();
+        users.truncate(limit);
+        Ok(users
+            .into_iter()
+            .map(|u| (u.clone(), t.interests[u].values().cloned().collect()))
+            .collect())
+    }
+
+    async fn item_events(&self, from: Timestamp, to: Timestamp) -> Result<Vec<Event>> {
+        let t = self.lock();
+        let mut out: Vec<Event> = t
+            .events
+            .values()
+            .filter(|e| matches!(e.kind, EventKind::Click | EventKind::Impression))
+            .filter(|e| e.at >= from && e.at < to)
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.id.cmp(&b.id)));
+        Ok(out)
+    }
+
+    async fn user_item_counts(
+        &self,
+        user: &UserId,
+        kind: EventKind,
+        since: Timestamp,
+    ) -> Result<Vec<ItemCount>> {
+        let t = self.lock();
+        let mut counts: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+        for e in t.events.values() {
+            if &e.user == user && e.kind == kind {
+                if let Some(item) = &e.item {
+                    let c = counts.entry(item.clone()).or_default();
+                    c.1 += 1;
+                    if e.at >= since {
+                        c.0 += 1;
+                    }
+                }
+            }
+        }
+        Ok(counts
+            .into_iter()
+            .map(|(item, (recent, total))| ItemCount {
+                item,
+                recent,
+                total,
+            })
+            .collect())
+    }
+
+    async fn set_opt_out(&self, user: &UserId, category: &str, opted_out: bool) -> Result<()> {
+        let mut t = self.lock();
+        let key = (user.clone(), category.to_string());
+        if opted_out {
+            t.opt_outs.entry(key).or_insert_with(Timestamp::now);
+        } else {
+            t.opt_outs.remove(&key);
+        }
+        Ok(())
+    }
+
+    async fn opt_outs(&self, user: &UserId) -> Result<Vec<String>> {
+        let t = self.lock();
+        Ok(t.opt_outs
+            .keys()
+            .filter(|(u, _)| u == user)
+            .map(|(_, c)| c.clone())
+            .collect())
+    }
+
+    async fn opted_out_users(&self, category: &str) -> Result<Vec<UserId>> {
+        let t = self.lock();
+        Ok(t.opt_outs
+            .keys()
+            .filter(|(_, c)| c == category)
+            .map(|(u, _)| u.clone())
+            .collect())
     }
 }

@@ -134,12 +134,19 @@ pub struct ForgetReport {
     pub posts: u64,
     /// Cached captions of images no other post uses.
     pub captions: u64,
+    /// Ad category opt-outs.
+    pub opt_outs: u64,
 }
 
 impl ForgetReport {
     /// Total rows removed.
     pub fn total(&self) -> u64 {
-        self.interests + self.events + self.active_signals + self.posts + self.captions
+        self.interests
+            + self.events
+            + self.active_signals
+            + self.posts
+            + self.captions
+            + self.opt_outs
     }
 }
 
@@ -192,9 +199,48 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Caches a response until `expires_at` (replacing any entry with the same key).
     async fn cache_put(&self, key: &str, value: &str, expires_at: Timestamp) -> Result<()>;
 
-    /// Erases every record about the user: interests, events, likes, authored posts and the
-    /// cached captions of their images that no other post shares.
+    /// Erases every record about the user: interests, events, likes, authored posts, the
+    /// cached captions of their images that no other post shares, and their opt-outs.
     async fn forget_user(&self, user: &UserId) -> Result<ForgetReport>;
+
+    /// Up to `limit` users with interests, in id order, starting after `after`, each with
+    /// every interest row: how the similarity index is loaded, page by page.
+    async fn scan_interests(
+        &self,
+        after: Option<&UserId>,
+        limit: usize,
+    ) -> Result<Vec<(UserId, Vec<InterestRecord>)>>;
+
+    /// Clicks and impressions with `from <= at < to`, oldest first.
+    async fn item_events(&self, from: Timestamp, to: Timestamp) -> Result<Vec<Event>>;
+
+    /// For each item the user has events of `kind` on: how many since `since`, and in all.
+    async fn user_item_counts(
+        &self,
+        user: &UserId,
+        kind: EventKind,
+        since: Timestamp,
+    ) -> Result<Vec<ItemCount>>;
+
+    /// Records (or, with `opted_out == false`, withdraws) a user's opt-out from a category.
+    async fn set_opt_out(&self, user: &UserId, category: &str, opted_out: bool) -> Result<()>;
+
+    /// The categories a user opted out of, sorted.
+    async fn opt_outs(&self, user: &UserId) -> Result<Vec<String>>;
+
+    /// Every user who opted out of a category.
+    async fn opted_out_users(&self, category: &str) -> Result<Vec<UserId>>;
+}
+
+/// How often a user did something to one item (see [`Store::user_item_counts`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemCount {
+    /// The item, as events name it (`ad:<id>`).
+    pub item: String,
+    /// Events since the time asked for.
+    pub recent: u64,
+    /// Events in all.
+    pub total: u64,
 }
 
 /// Opens a store from a URL: `memory://`, `sqlite:///absolute/path.db` or

@@ -1,8 +1,8 @@
 //! The default backend: one embedded SQLite file in WAL mode.
 
 use super::{
-    apply_event, merge_post, CachedCaption, CatalogRecord, EventTxn, ForgetReport, ItemKind,
-    PostRecord, Recorded, Store,
+    apply_event, merge_post, CachedCaption, CatalogRecord, EventTxn, ForgetReport, ItemCount,
+    ItemKind, PostRecord, Recorded, Store,
 };
 use crate::domain::{Event, EventKind, TermDelta};
 use crate::error::{Error, Result};
@@ -77,6 +77,15 @@ const MIGRATIONS: &[&str] = &[
         expires_at INTEGER NOT NULL
      );
      CREATE INDEX response_cache_by_expiry ON response_cache (expires_at);",
+    // 3: ad category opt-outs; impressions and clicks counted per user and item.
+    "CREATE TABLE opt_outs (
+        user_id  TEXT NOT NULL,
+        category TEXT NOT NULL,
+        at       INTEGER NOT NULL,
+        PRIMARY KEY (user_id, category)
+     ) WITHOUT ROWID;
+     CREATE INDEX opt_outs_by_category ON opt_outs (category);
+     CREATE INDEX events_by_user_item ON events (user_id, kind, item_id) WHERE item_id IS NOT NULL;",
 ];
 
 /// How long a writer waits for another process holding the write lock.
@@ -661,6 +670,7 @@ impl Store for SqliteStore {
                 .query_map([u], |row| row.get(0))?
                 .collect::<rusqlite::Result<_>>()?;
             r.posts = tx.execute("DELETE FROM posts WHERE author_id = ?1", [u])? as u64;
+            r.opt_outs = tx.execute("DELETE FROM opt_outs WHERE user_id = ?1", [u])? as u64;
             for h in hashes {
                 r.captions += tx.execute(
                     "DELETE FROM caption_cache WHERE image_sha256 = ?1
@@ -669,6 +679,153 @@ impl Store for SqliteStore {
                 )? as u64;
             }
             Ok(r)
+        })
+        .await
+    }
+
+    async fn scan_interests(
+        &self,
+        after: Option<&UserId>,
+        limit: usize,
+    ) -> Result<Vec<(UserId, Vec<InterestRecord>)>> {
+        let after = after.map(|a| a.as_str().to_string()).unwrap_or_default();
+        let limit = limit.min(i64::MAX as usize) as i64;
+        self.read(move |conn| {
+            let users: Vec<String> = conn
+                .prepare_cached(
+                    "SELECT DISTINCT user_id FROM interests WHERE user_id > ?1 ORDER BY user_id LIMIT ?2",
+                )?
+                .query_map(params![after, limit], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            let (Some(first), Some(last)) = (users.first(), users.last()) else {
+                return Ok(Vec::new());
+            };
+            let mut stmt = conn.prepare_cached(
+                "SELECT user_id, term, weight, updated_at, count, last_seen FROM interests
+                  WHERE user_id >= ?1 AND user_id <= ?2 ORDER BY user_id",
+            )?;
+            let mut rows = stmt.query(params![first, last])?;
+            let mut out: Vec<(UserId, Vec<InterestRecord>)> = Vec::with_capacity(users.len());
+            while let Some(row) = rows.next()? {
+                let user: String = row.get(0)?;
+                let rec = InterestRecord {
+                    term: row.get(1)?,
+                    weight: row.get(2)?,
+                    updated_at: Timestamp::from_millis(row.get(3)?),
+                    count: row.get(4)?,
+                    last_seen: Timestamp::from_millis(row.get(5)?),
+                };
+                match out.last_mut() {
+                    Some((u, recs)) if u.as_str() == user => recs.push(rec),
+                    _ => {
+                        let id = UserId::new(user).map_err(|_| Error::Storage {
+                            message: "corrupt interest row: user id".into(),
+                            source: None,
+                        })?;
+                        out.push((id, vec![rec]));
+                    }
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn item_events(&self, from: Timestamp, to: Timestamp) -> Result<Vec<Event>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {EVENT_COLUMNS} FROM events
+                  WHERE kind IN ('click', 'impression') AND at >= ?1 AND at < ?2
+                  ORDER BY at, event_id"
+            ))?;
+            let rows = stmt
+                .query_map(params![from.as_millis(), to.as_millis()], read_event)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            rows.into_iter().map(event_from_row).collect()
+        })
+        .await
+    }
+
+    async fn user_item_counts(
+        &self,
+        user: &UserId,
+        kind: EventKind,
+        since: Timestamp,
+    ) -> Result<Vec<ItemCount>> {
+        let user = user.clone();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT item_id, SUM(at >= ?3), COUNT(*) FROM events
+                  WHERE user_id = ?1 AND kind = ?2 AND item_id IS NOT NULL
+                  GROUP BY item_id ORDER BY item_id",
+            )?;
+            let rows = stmt
+                .query_map(
+                    params![user.as_str(), kind.as_str(), since.as_millis()],
+                    |r| {
+                        Ok(ItemCount {
+                            item: r.get(0)?,
+                            recent: r.get::<_, i64>(1)?.max(0) as u64,
+                            total: r.get::<_, i64>(2)?.max(0) as u64,
+                        })
+                    },
+                )?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn set_opt_out(&self, user: &UserId, category: &str, opted_out: bool) -> Result<()> {
+        let (user, category) = (user.clone(), category.to_string());
+        self.write(move |tx| {
+            if opted_out {
+                tx.prepare_cached(
+                    "INSERT OR IGNORE INTO opt_outs (user_id, category, at) VALUES (?1, ?2, ?3)",
+                )?
+                .execute(params![
+                    user.as_str(),
+                    category,
+                    Timestamp::now().as_millis()
+                ])?;
+            } else {
+                tx.prepare_cached("DELETE FROM opt_outs WHERE user_id = ?1 AND category = ?2")?
+                    .execute(params![user.as_str(), category])?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn opt_outs(&self, user: &UserId) -> Result<Vec<String>> {
+        let user = user.clone();
+        self.read(move |conn| {
+            let rows = conn
+                .prepare_cached(
+                    "SELECT category FROM opt_outs WHERE user_id = ?1 ORDER BY category",
+                )?
+                .query_map([user.as_str()], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<String>>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn opted_out_users(&self, category: &str) -> Result<Vec<UserId>> {
+        let category = category.to_string();
+        self.read(move |conn| {
+            let rows = conn
+                .prepare_cached("SELECT user_id FROM opt_outs WHERE category = ?1")?
+                .query_map([category], |r| r.get::<_, String>(0))?
+                .collect::<rusqlite::Result<Vec<String>>>()?;
+            rows.into_iter()
+                .map(|u| {
+                    UserId::new(u).map_err(|_| Error::Storage {
+                        message: "corrupt opt-out row: user id".into(),
+                        source: None,
+                    })
+                })
+                .collect()
         })
         .await
     }

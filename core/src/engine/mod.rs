@@ -1,6 +1,11 @@
 //! The façade most users touch: [`Engine`] wires captioning, interest extraction, the
 //! profile arithmetic and the store together.
 
+mod ads;
+
+pub use ads::IndexStats;
+
+use crate::ads::AdsConfig;
 use crate::caption::{image_sha256, Captioner};
 use crate::domain::{Event, EventKind, Interest, InterestProfile, Post, TermDelta};
 use crate::error::{Error, Result};
@@ -81,6 +86,8 @@ struct Inner {
     /// Captions being computed, by image hash: concurrent likes of one new image share one
     /// model call.
     inflight: Mutex<HashMap<String, Arc<OnceCell<String>>>>,
+    ads_config: AdsConfig,
+    ads: ads::AdsState,
 }
 
 /// Turns likes and uploads into interest profiles, through a [`Store`].
@@ -146,6 +153,7 @@ pub struct EngineBuilder {
     no_extractor: bool,
     weights: SignalWeights,
     decay: Option<Decay>,
+    ads_config: Option<AdsConfig>,
     clock: Option<Arc<dyn Clock>>,
 }
 
@@ -243,6 +251,12 @@ impl EngineBuilder {
         self
     }
 
+    /// Tunes ad selection, lookalikes and the minimum audience size (see [`AdsConfig`]).
+    pub fn ads_config(mut self, config: AdsConfig) -> Self {
+        self.ads_config = Some(config);
+        self
+    }
+
     /// The clock (default: the system clock).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = Some(clock);
@@ -252,6 +266,8 @@ impl EngineBuilder {
     /// Checks the configuration and builds the engine.
     pub fn build(self) -> Result<Engine> {
         self.weights.validate()?;
+        let ads_config = self.ads_config.unwrap_or_default();
+        ads_config.validate()?;
         let store = match (self.store, self.store_url) {
             (Some(_), Some(_)) => {
                 return Err(Error::Config(
@@ -291,6 +307,8 @@ impl EngineBuilder {
                 decay: self.decay.unwrap_or_default(),
                 clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
                 inflight: Mutex::new(HashMap::new()),
+                ads_config,
+                ads: ads::AdsState::default(),
             }),
         })
     }
@@ -386,6 +404,9 @@ impl Engine {
             .store
             .record_event(event.clone(), self.inner.decay)
             .await?;
+        if recorded.status == EventStatus::Applied {
+            self.profile_changed(&event.user).await;
+        }
         Ok(EventOutcome {
             event_id: event.id,
             status: recorded.status,
@@ -421,7 +442,10 @@ impl Engine {
 
     /// Erases every record of the user (see [`Store::forget_user`]).
     pub async fn forget_user(&self, user: &str) -> Result<ForgetReport> {
-        self.inner.store.forget_user(&UserId::new(user)?).await
+        let user = UserId::new(user)?;
+        let report = self.inner.store.forget_user(&user).await?;
+        self.user_forgotten(&user);
+        Ok(report)
     }
 
     /// Adds (or replaces) products of the catalog. Every item is checked before anything is
@@ -739,6 +763,9 @@ impl Engine {
             .store
             .record_event(event.clone(), self.inner.decay)
             .await?;
+        if recorded.status == EventStatus::Applied {
+            self.profile_changed(&event.user).await;
+        }
         Ok(EventOutcome {
             event_id: event.id,
             status: recorded.status,

@@ -1,0 +1,755 @@
+//! The in-memory index behind similar users, ads for a user and audiences.
+//!
+//! Users are unit vectors over interned terms. A user's weights all decay by the same factor
+//! over time, so the direction of the vector, and every cosine between users, only changes
+//! when the user does something: vectors are computed once per change, never per query.
+//!
+//! Each term has a posting list of `(user, weight)`, kept sorted by weight (heaviest first)
+//! plus an unsorted tail of recent changes. Candidate generation walks the heads of the lists
+//! of the query's terms, in proportion to each term's share of the query, and the best
+//! candidates are rescored exactly. A changed user gets a new version; older postings are
+//! skipped and dropped when their list is next compacted.
+
+use super::terms::Vocab;
+use super::{Ad, AdMatch, AdsConfig, MatchKind, MatchedInterest};
+use crate::ids::UserId;
+use crate::profile::{Decay, InterestRecord};
+use crate::time::Timestamp;
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+/// A user's profile as a unit vector, terms ascending.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct UserVec {
+    pub terms: Vec<u32>,
+    pub weights: Vec<f32>,
+}
+
+impl UserVec {
+    fn dot(&self, other: &UserVec) -> f32 {
+        let (mut i, mut j, mut s) = (0, 0, 0f32);
+        while i < self.terms.len() && j < other.terms.len() {
+            match self.terms[i].cmp(&other.terms[j]) {
+                std::cmp::Ordering::Less => i += 1,
+                std::cmp::Ordering::Greater => j += 1,
+                std::cmp::Ordering::Equal => {
+                    s += self.weights[i] * other.weights[j];
+                    i += 1;
+                    j += 1;
+                }
+            }
+        }
+        s
+    }
+
+    fn weight(&self, term: u32) -> Option<f32> {
+        self.terms
+            .binary_search(&term)
+            .ok()
+            .map(|i| self.weights[i])
+    }
+
+    /// Terms strongest first.
+    fn by_weight(&self) -> Vec<(u32, f32)> {
+        let mut v: Vec<(u32, f32)> = self
+            .terms
+            .iter()
+            .copied()
+            .zip(self.weights.iter().copied())
+            .collect();
+        v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        v
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Posting {
+    user: u32,
+    version: u32,
+    weight: f32,
+}
+
+#[derive(Debug, Default)]
+struct Postings {
+    /// Heaviest first.
+    sorted: Vec<Posting>,
+    /// Added since the last compaction, in arrival order.
+    tail: Vec<Posting>,
+    /// Postings (in either part) superseded by a newer version of their user.
+    stale: usize,
+}
+
+impl Postings {
+    fn len(&self) -> usize {
+        self.sorted.len() + self.tail.len()
+    }
+
+    fn needs_compaction(&self) -> bool {
+        self.tail.len() > 256.max(self.sorted.len() / 8) || self.stale * 4 > self.len()
+    }
+
+    fn compact(&mut self, users: &[UserSlot]) {
+        let mut all: Vec<Posting> = self
+            .sorted
+            .drain(..)
+            .chain(self.tail.drain(..))
+            .filter(|p| users[p.user as usize].version == p.version)
+            .collect();
+        all.sort_unstable_by(|a, b| b.weight.total_cmp(&a.weight).then(a.user.cmp(&b.user)));
+        self.sorted = all;
+        self.stale = 0;
+    }
+}
+
+#[derive(Debug)]
+struct UserSlot {
+    id: UserId,
+    vec: UserVec,
+    /// The profile's norm when the vector was made, and when: for showing real weights.
+    norm: f64,
+    at: Timestamp,
+    version: u32,
+    /// Ads the user clicked (ad slot, when), oldest first.
+    clicks: Vec<(u32, Timestamp)>,
+}
+
+#[derive(Debug)]
+struct AdSlot {
+    ad: Arc<Ad>,
+    terms: Vec<u32>,
+}
+
+/// Per-thread scratch space for accumulating scores over all users without allocating.
+#[derive(Default)]
+struct Scratch {
+    acc: Vec<f32>,
+    touched: Vec<u32>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// Everything ads and similar users read, built from the store and kept current.
+#[derive(Debug, Default)]
+pub(crate) struct Index {
+    pub vocab: Vocab,
+    users: Vec<UserSlot>,
+    user_ids: HashMap<UserId, u32>,
+    postings: Vec<Postings>,
+    ads: Vec<AdSlot>,
+    ad_ids: HashMap<String, u32>,
+    ads_by_term: HashMap<u32, Vec<u32>>,
+    /// Embedder similarity from a term to ad targeting terms at or above the threshold.
+    semantic: HashMap<u32, Vec<(u32, f32)>>,
+}
+
+/// Makes a user's unit vector from their stored interest rows, decayed to `now`.
+pub(crate) fn user_vector(
+    vocab: &mut Vocab,
+    records: &[InterestRecord],
+    now: Timestamp,
+    decay: Decay,
+) -> (UserVec, f64) {
+    let mut pairs: Vec<(u32, f64)> = records
+        .iter()
+        .map(|r| (r.term.as_str(), r.weight_at(now, decay)))
+        .filter(|(_, w)| w.is_finite() && *w > 0.0)
+        .map(|(t, w)| (vocab.intern(t), w))
+        .collect();
+    pairs.sort_unstable_by_key(|p| p.0);
+    pairs.dedup_by_key(|p| p.0);
+    let norm = pairs.iter().map(|p| p.1 * p.1).sum::<f64>().sqrt();
+    if norm <= 0.0 || !norm.is_finite() {
+        return (UserVec::default(), 0.0);
+    }
+    (
+        UserVec {
+            terms: pairs.iter().map(|p| p.0).collect(),
+            weights: pairs.iter().map(|p| (p.1 / norm) as f32).collect(),
+        },
+        norm,
+    )
+}
+
+/// A scored user (slot, score).
+pub(crate) type Scored = (u32, f32);
+
+impl Index {
+    pub fn user_count(&self) -> usize {
+        self.users
+            .iter()
+            .filter(|u| !u.vec.terms.is_empty())
+            .count()
+    }
+
+    pub fn ad_count(&self) -> usize {
+        self.ads.len()
+    }
+
+    pub fn user_slot(&self, user: &UserId) -> Option<u32> {
+        self.user_ids.get(user).copied()
+    }
+
+    pub fn user_id(&self, slot: u32) -> &UserId {
+        &self.users[slot as usize].id
+    }
+
+    fn slot_for(&mut self, user: &UserId) -> u32 {
+        if let Some(&s) = self.user_ids.get(user) {
+            return s;
+        }
+        let s = self.users.len() as u32;
+        self.users.push(UserSlot {
+            id: user.clone(),
+            vec: UserVec::default(),
+            norm: 0.0,
+            at: Timestamp::from_millis(0),
+            version: 0,
+            clicks: Vec::new(),
+        });
+        self.user_ids.insert(user.clone(), s);
+        s
+    }
+
+    /// Replaces a user's vector (an empty one removes the user from similarity).
+    pub fn set_user(&mut self, user: &UserId, vec: UserVec, norm: f64, at: Timestamp) {
+        self.put_user(user, vec, norm, at, true);
+    }
+
+    /// [`set_user`](Self::set_user) without compaction, for bulk loads that end with
+    /// [`compact_all`](Self::compact_all).
+    pub fn set_user_bulk(&mut self, user: &UserId, vec: UserVec, norm: f64, at: Timestamp) {
+        self.put_user(user, vec, norm, at, false);
+    }
+
+    fn put_user(&mut self, user: &UserId, vec: UserVec, norm: f64, at: Timestamp, compact: bool) {
+        let slot = self.slot_for(user);
+        let old_terms = std::mem::take(&mut self.users[slot as usize].vec.terms);
+        for &t in &old_terms {
+            self.postings[t as usize].stale += 1;
+        }
+        let u = &mut self.users[slot as usize];
+        u.version = u.version.wrapping_add(1);
+        let version = u.version;
+        if self.postings.len() < self.vocab.len() {
+            self.postings
+                .resize_with(self.vocab.len(), Postings::default);
+        }
+        for (&t, &w) in vec.terms.iter().zip(&vec.weights) {
+            self.postings[t as usize].tail.push(Posting {
+                user: slot,
+                version,
+                weight: w,
+            });
+        }
+        let mut touched: Vec<u32> = vec.terms.clone();
+        touched.extend(old_terms);
+        let u = &mut self.users[slot as usize];
+        u.vec = vec;
+        u.norm = norm;
+        u.at = at;
+        for t in touched {
+            if compact && self.postings[t as usize].needs_compaction() {
+                self.postings[t as usize].compact(&self.users);
+            }
+        }
+    }
+
+    /// Forgets a user entirely: vector and clicks.
+    pub fn remove_user(&mut self, user: &UserId) {
+        if self.user_ids.contains_key(user) {
+            self.set_user(user, UserVec::default(), 0.0, Timestamp::from_millis(0));
+            let slot = self.user_ids[user];
+            self.users[slot as usize].clicks.clear();
+        }
+    }
+
+    /// Compacts every posting list (after a bulk load).
+    pub fn compact_all(&mut self) {
+        if self.postings.len() < self.vocab.len() {
+            self.postings
+                .resize_with(self.vocab.len(), Postings::default);
+        }
+        for p in &mut self.postings {
+            p.compact(&self.users);
+        }
+    }
+
+    /// Adds or replaces an ad.
+    pub fn put_ad(&mut self, ad: Ad) {
+        let terms: Vec<u32> = ad.interests.iter().map(|t| self.vocab.intern(t)).collect();
+        if self.postings.len() < self.vocab.len() {
+            self.postings
+                .resize_with(self.vocab.len(), Postings::default);
+        }
+        let slot = match self.ad_ids.get(&ad.id) {
+            Some(&s) => {
+                for t in std::mem::take(&mut self.ads[s as usize].terms) {
+                    if let Some(list) = self.ads_by_term.get_mut(&t) {
+                        list.retain(|&a| a != s);
+                    }
+                }
+                s
+            }
+            None => {
+                let s = self.ads.len() as u32;
+                self.ad_ids.insert(ad.id.clone(), s);
+                self.ads.push(AdSlot {
+                    ad: Arc::new(ad.clone()),
+                    terms: Vec::new(),
+                });
+                s
+            }
+        };
+        for &t in &terms {
+            let list = self.ads_by_term.entry(t).or_default();
+            if !list.contains(&slot) {
+                list.push(slot);
+            }
+        }
+        self.ads[slot as usize] = AdSlot {
+            ad: Arc::new(ad),
+            terms,
+        };
+    }
+
+    pub fn ad(&self, id: &str) -> Option<&Arc<Ad>> {
+        self.ad_ids.get(id).map(|&s| &self.ads[s as usize].ad)
+    }
+
+    /// Ad targeting terms, for computing semantic neighbours.
+    pub fn ad_terms(&self) -> Vec<u32> {
+        let mut t: Vec<u32> = self.ads_by_term.keys().copied().collect();
+        t.sort_unstable();
+        t
+    }
+
+    /// Records a click of a user on an ad (ignored for unknown ads).
+    pub fn add_click(&mut self, user: &UserId, ad: &str, at: Timestamp) {
+        let Some(&a) = self.ad_ids.get(ad) else {
+            return;
+        };
+        let slot = self.slot_for(user);
+        let clicks = &mut self.users[slot as usize].clicks;
+        let pos = clicks.partition_point(|c| c.1 <= at);
+        clicks.insert(pos, (a, at));
+    }
+
+    /// Terms of a user still needing semantic neighbours.
+    pub fn missing_semantic(&self, user: &UserId) -> Vec<u32> {
+        let Some(&s) = self.user_ids.get(user) else {
+            return Vec::new();
+        };
+        self.users[s as usize]
+            .vec
+            .terms
+            .iter()
+            .copied()
+            .filter(|t| !self.semantic.contains_key(t))
+            .collect()
+    }
+
+    pub fn set_semantic(&mut self, term: u32, neighbours: Vec<(u32, f32)>) {
+        self.semantic.insert(term, neighbours);
+    }
+
+    /// Forgets computed semantic neighbours (when the ads' terms change).
+    pub fn clear_semantic(&mut self) {
+        self.semantic.clear();
+    }
+
+    /// The `k` users most similar to `slot`, best first, scanning at most about `budget`
+    /// postings for candidates.
+    pub fn similar(&self, slot: u32, k: usize, budget: usize) -> Vec<Scored> {
+        let me = &self.users[slot as usize];
+        if me.vec.terms.is_empty() || k == 0 {
+            return Vec::new();
+        }
+        let query = me.vec.by_weight();
+        let candidates = self.accumulate(&query, Some(budget), |u| u != slot);
+        let pool = (k * 4).max(200);
+        let mut top = top_n(candidates, pool);
+        for c in &mut top {
+            c.1 = me.vec.dot(&self.users[c.0 as usize].vec);
+        }
+        top.retain(|c| c.1 > 0.0);
+        sort_scored(&mut top);
+        top.truncate(k);
+        top
+    }
+
+    /// Scores users against a query vector (unit, by weight). With a budget the heads of
+    /// the posting lists are walked; without, every posting (an exact dot product).
+    fn accumulate(
+        &self,
+        query: &[(u32, f32)],
+        budget: Option<usize>,
+        keep: impl Fn(u32) -> bool,
+    ) -> Vec<Scored> {
+        SCRATCH.with(|cell| {
+            let mut s = cell.borrow_mut();
+            let Scratch { acc, touched } = &mut *s;
+            if acc.len() < self.users.len() {
+                acc.resize(self.users.len(), 0.0);
+            }
+            let total: f32 = query.iter().map(|q| q.1 * q.1).sum::<f32>().max(1e-12);
+            for &(t, qw) in query {
+                let Some(list) = self.postings.get(t as usize) else {
+                    continue;
+                };
+                let head = match budget {
+                    Some(b) => ((b as f32 * qw * qw / total) as usize).max(64),
+                    None => usize::MAX,
+                };
+                for p in list.sorted.iter().take(head).chain(list.tail.iter()) {
+                    if self.users[p.user as usize].version != p.version {
+                        continue;
+                    }
+                    let a = &mut acc[p.user as usize];
+                    if *a == 0.0 {
+                        touched.push(p.user);
+                    }
+                    *a += qw * p.weight;
+                }
+            }
+            let mut out = Vec::with_capacity(touched.len());
+            for &u in touched.iter() {
+                let a = std::mem::take(&mut acc[u as usize]);
+                if a > 0.0 && keep(u) {
+                    out.push((u, a));
+                }
+            }
+            touched.clear();
+            out
+        })
+    }
+
+    /// The interests two users share, largest contribution to their cosine first.
+    pub fn shared_terms(&self, a: u32, b: u32, n: usize) -> Vec<String> {
+        let (va, vb) = (&self.users[a as usize].vec, &self.users[b as usize].vec);
+        let mut c: Vec<(u32, f32)> = va
+            .terms
+            .iter()
+            .zip(&va.weights)
+            .filter_map(|(&t, &w)| vb.weight(t).map(|w2| (t, w * w2)))
+            .collect();
+        c.sort_by(|x, y| y.1.total_cmp(&x.1).then(x.0.cmp(&y.0)));
+        c.into_iter()
+            .take(n)
+            .map(|(t, _)| self.vocab.term(t).to_string())
+            .collect()
+    }
+
+    /// A query vector for an audience: the terms (and the terms related to them by lemma or
+    /// compound, at half weight), then `seeds`' vectors averaged in with `seed_share` of the
+    /// total, normalised. Returns `None` when nothing is known of any term.
+    pub fn audience_query(
+        &self,
+        terms: &[String],
+        seeds: &[u32],
+        seed_share: f32,
+    ) -> Option<Vec<(u32, f32)>> {
+        let mut q: HashMap<u32, f32> = HashMap::new();
+        for term in terms {
+            let lemma = super::terms::lemma_words(term).join(" ");
+            let ids: Vec<u32> = [self.vocab.get(term), self.vocab.get(&lemma)]
+                .into_iter()
+                .flatten()
+                .collect();
+            for id in ids {
+                *q.entry(id).or_default() = 1.0;
+                self.vocab.related(id, |t, kind| {
+                    let w = if kind == MatchKind::Lemma { 1.0 } else { 0.5 };
+                    let e = q.entry(t).or_default();
+                    *e = e.max(w);
+                });
+            }
+        }
+        normalize(&mut q);
+        let seeds: Vec<&UserVec> = seeds
+            .iter()
+            .map(|&s| &self.users[s as usize].vec)
+            .filter(|v| !v.terms.is_empty())
+            .collect();
+        if !seeds.is_empty() {
+            let mut centroid: HashMap<u32, f32> = HashMap::new();
+            for v in &seeds {
+                for (&t, &w) in v.terms.iter().zip(&v.weights) {
+                    *centroid.entry(t).or_default() += w;
+                }
+            }
+            normalize(&mut centroid);
+            let own = if q.is_empty() { 0.0 } else { 1.0 - seed_share };
+            for w in q.values_mut() {
+                *w *= own;
+            }
+            for (t, w) in centroid {
+                *q.entry(t).or_default() += w * seed_share;
+            }
+            normalize(&mut q);
+        }
+        if q.is_empty() {
+            return None;
+        }
+        let mut v: Vec<(u32, f32)> = q.into_iter().collect();
+        v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        Some(v)
+    }
+
+    /// Every user matching the query, best first (exact cosine), without those `exclude`
+    /// rejects.
+    pub fn audience(&self, query: &[(u32, f32)], exclude: impl Fn(u32) -> bool) -> Vec<Scored> {
+        let mut all = self.accumulate(query, None, |u| !exclude(u));
+        sort_scored(&mut all);
+        all
+    }
+
+    /// The user's interests that contribute most to a query (at most `n`).
+    pub fn matched_terms(&self, slot: u32, query: &[(u32, f32)], n: usize) -> Vec<String> {
+        let v = &self.users[slot as usize].vec;
+        let mut c: Vec<(u32, f32)> = query
+            .iter()
+            .filter_map(|&(t, qw)| v.weight(t).map(|w| (t, w * qw)))
+            .collect();
+        c.sort_by(|x, y| y.1.total_cmp(&x.1).then(x.0.cmp(&y.0)));
+        c.into_iter()
+            .take(n)
+            .map(|(t, _)| self.vocab.term(t).to_string())
+            .collect()
+    }
+
+    /// Users who clicked an ad.
+    pub fn clickers(&self, ad: &str) -> Vec<u32> {
+        let Some(&a) = self.ad_ids.get(ad) else {
+            return Vec::new();
+        };
+        (0..self.users.len() as u32)
+            .filter(|&u| self.users[u as usize].clicks.iter().any(|c| c.0 == a))
+            .collect()
+    }
+
+    /// Categories of the ads a user clicked.
+    fn clicked_categories(&self, slot: u32) -> HashSet<&str> {
+        self.users[slot as usize]
+            .clicks
+            .iter()
+            .map(|c| self.ads[c.0 as usize].ad.category.as_str())
+            .collect()
+    }
+
+    /// Ads for a user, best first, with their explanations.
+    pub fn ads_for(&self, slot: u32, k: usize, f: &AdFilter<'_>, cfg: &AdsConfig) -> Vec<AdMatch> {
+        if k == 0 {
+            return Vec::new();
+        }
+        let user = &self.users[slot as usize];
+        let query = user.vec.by_weight();
+
+        // (a) Interest match: per ad, the best match of each user term.
+        let mut matches: HashMap<u32, Vec<TermMatch>> = HashMap::new();
+        let mut add = |ad_term: u32, user_term: u32, kind: MatchKind, strength: f32, uw: f32| {
+            if let Some(ads) = self.ads_by_term.get(&ad_term) {
+                for &a in ads {
+                    let list = matches.entry(a).or_default();
+                    match list.iter_mut().find(|m| m.0 == user_term) {
+                        Some(m) if m.3 >= strength => {}
+                        Some(m) => *m = (user_term, ad_term, kind, strength, uw),
+                        None => list.push((user_term, ad_term, kind, strength, uw)),
+                    }
+                }
+            }
+        };
+        for &(t, w) in &query {
+            add(t, t, MatchKind::Exact, 1.0, w);
+            self.vocab.related(t, |r, kind| {
+                let s = if kind == MatchKind::Lemma { 0.9 } else { 0.5 };
+                add(r, t, kind, s, w);
+            });
+            if let Some(near) = self.semantic.get(&t) {
+                for &(r, sim) in near {
+                    if r != t {
+                        add(r, t, MatchKind::Semantic, sim * 0.8, w);
+                    }
+                }
+            }
+        }
+
+        // (b) Lookalike: ads the user's similar users clicked, weighted by similarity.
+        let neighbours = self.similar(slot, cfg.lookalike_neighbors, cfg.candidate_budget / 8);
+        let mass: f32 = neighbours.iter().map(|n| n.1).sum();
+        let mut engaged: HashMap<u32, (f32, usize)> = HashMap::new();
+        for &(n, sim) in &neighbours {
+            let mut seen: Vec<u32> = self.users[n as usize].clicks.iter().map(|c| c.0).collect();
+            seen.sort_unstable();
+            seen.dedup();
+            for a in seen {
+                let e = engaged.entry(a).or_default();
+                e.0 += sim;
+                e.1 += 1;
+            }
+        }
+
+        let clicked = self.clicked_categories(slot);
+        let mut out: Vec<AdMatch> = Vec::new();
+        let candidates: HashSet<u32> = matches.keys().chain(engaged.keys()).copied().collect();
+        for a in candidates {
+            let slot_ad = &self.ads[a as usize];
+            let ad = &slot_ad.ad;
+            if !ad.is_live(f.now)
+                || f.opted_out.contains(ad.category.as_str())
+                || ad
+                    .excluded_categories
+                    .iter()
+                    .any(|c| clicked.contains(c.as_str()))
+            {
+                continue;
+            }
+            if let Some(cap) = &ad.frequency_cap {
+                let (today, total) = f.impressions.get(ad.id.as_str()).copied().unwrap_or((0, 0));
+                if !cap.allows(today, total) {
+                    continue;
+                }
+            }
+            let mut m = matches.remove(&a).unwrap_or_default();
+            let n_terms = slot_ad.terms.len().max(1) as f32;
+            let interest: f32 = m.iter().map(|x| x.3 * x.4).sum::<f32>() / n_terms.sqrt();
+            let (eng, count) = engaged.get(&a).copied().unwrap_or((0.0, 0));
+            let lookalike = if mass > 0.0 { eng / mass } else { 0.0 };
+            let score = cfg.interest_weight * f64::from(interest.min(1.0))
+                + cfg.lookalike_weight * f64::from(lookalike);
+            if score <= 0.0 {
+                continue;
+            }
+            m.sort_by(|x, y| (y.3 * y.4).total_cmp(&(x.3 * x.4)).then(x.0.cmp(&y.0)));
+            out.push(AdMatch {
+                ad: (**ad).clone(),
+                score,
+                interest_score: f64::from(interest.min(1.0)),
+                lookalike_score: f64::from(lookalike),
+                matched: m
+                    .iter()
+                    .map(|&(ut, at, kind, strength, uw)| MatchedInterest {
+                        interest: self.vocab.term(ut).to_string(),
+                        ad_term: self.vocab.term(at).to_string(),
+                        kind,
+                        strength: f64::from(strength),
+                        weight: f64::from(uw),
+                    })
+                    .collect(),
+                similar_users_engaged: count,
+            });
+        }
+        out.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then_with(|| a.ad.id.cmp(&b.ad.id))
+        });
+        out.truncate(k);
+        out
+    }
+}
+
+/// One user term's best match on an ad: (user term, ad term, kind, strength, user weight).
+type TermMatch = (u32, u32, MatchKind, f32, f32);
+
+/// What keeps an ad from a user besides targeting: time, opt-outs, caps.
+pub(crate) struct AdFilter<'a> {
+    pub now: Timestamp,
+    /// Categories the user opted out of.
+    pub opted_out: &'a HashSet<String>,
+    /// Impressions per ad id: (last 24 hours, ever).
+    pub impressions: &'a HashMap<String, (u64, u64)>,
+}
+
+fn normalize(v: &mut HashMap<u32, f32>) {
+    let n = v.values().map(|w| w * w).sum::<f32>().sqrt();
+    if n > 0.0 {
+        for w in v.values_mut() {
+            *w /= n;
+        }
+    }
+}
+
+fn sort_scored(v: &mut [Scored]) {
+    v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+}
+
+fn top_n(mut v: Vec<Scored>, n: usize) -> Vec<Scored> {
+    if v.len() > n {
+        v.select_nth_unstable_by(n - 1, |a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        v.truncate(n);
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(term: &str, w: f64) -> InterestRecord {
+        InterestRecord {
+            term: term.into(),
+            weight: w,
+            updated_at: Timestamp::from_millis(0),
+            count: 1,
+            last_seen: Timestamp::from_millis(0),
+        }
+    }
+
+    fn put(ix: &mut Index, user: &str, terms: &[(&str, f64)]) {
+        let recs: Vec<_> = terms.iter().map(|(t, w)| rec(t, *w)).collect();
+        let (v, n) = user_vector(
+            &mut ix.vocab,
+            &recs,
+            Timestamp::from_millis(0),
+            Decay::none(),
+        );
+        ix.set_user(&UserId::new(user).unwrap(), v, n, Timestamp::from_millis(0));
+    }
+
+    #[test]
+    fn similar_users_are_exact_cosines_and_updates_supersede() {
+        let mut ix = Index::default();
+        put(&mut ix, "a", &[("dog", 3.0), ("park", 1.0)]);
+        put(&mut ix, "b", &[("dog", 1.0), ("park", 3.0)]);
+        put(&mut ix, "c", &[("cat", 1.0)]);
+        ix.compact_all();
+        let a = ix.user_slot(&UserId::new("a").unwrap()).unwrap();
+        let sim = ix.similar(a, 5, 1000);
+        assert_eq!(sim.len(), 1);
+        assert!((sim[0].1 - 0.6).abs() < 1e-6, "{sim:?}");
+        // b changes taste: the old postings must not count any more.
+        put(&mut ix, "b", &[("cat", 1.0)]);
+        assert!(ix.similar(a, 5, 1000).is_empty());
+        put(&mut ix, "c", &[("dog", 1.0)]);
+        let sim = ix.similar(a, 5, 1000);
+        assert_eq!(ix.user_id(sim[0].0).as_str(), "c");
+        assert!((sim[0].1 - 3.0 / 10f32.sqrt()).abs() < 1e-6);
+        assert_eq!(ix.shared_terms(a, sim[0].0, 5), ["dog"]);
+    }
+
+    #[test]
+    fn many_updates_compact_and_stay_exact() {
+        let mut ix = Index::default();
+        for i in 0..2000 {
+            put(
+                &mut ix,
+                &format!("u{i}"),
+                &[("dog", 1.0 + (i % 7) as f64), ("x", 1.0)],
+            );
+        }
+        for i in 0..2000 {
+            put(
+                &mut ix,
+                &format!("u{i}"),
+                &[("dog", 1.0), ("y", 1.0 + (i % 3) as f64)],
+            );
+        }
+        let s = ix.user_slot(&UserId::new("u0").unwrap()).unwrap();
+        let sim = ix.similar(s, 3, 100_000);
+        assert!(sim.iter().all(|x| x.1 > 0.99), "{sim:?}");
+        assert!(ix.postings.iter().all(|p| p.stale * 4 <= p.len().max(4)));
+    }
+}

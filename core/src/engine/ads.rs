@@ -1,0 +1,694 @@
+//! The engine's ads, similar users, audiences, impressions, clicks and reports.
+
+use super::{Engine, EventOptions, EventOutcome};
+use crate::ads::index::{user_vector, AdFilter, Index};
+use crate::ads::{
+    normalize_category, Ad, AdMatch, AdStatus, AudienceMember, AudienceQuery, SimilarUser,
+};
+use crate::analytics::{aggregate, Report, ReportQuery};
+use crate::domain::{EventKind, TermDelta};
+use crate::error::{Error, Result};
+use crate::ids::UserId;
+use crate::interests::normalize_terms;
+use crate::store::{EventStatus, ItemKind};
+use crate::time::Timestamp;
+use serde::Serialize;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
+
+/// Users read from the store per page while loading the index.
+const LOAD_PAGE: usize = 10_000;
+
+/// The in-memory index and its loading state.
+#[derive(Default)]
+pub(crate) struct AdsState {
+    index: RwLock<Index>,
+    loaded: AtomicBool,
+    loading: tokio::sync::Mutex<()>,
+    /// Users whose profile changed while the index was loading (`Some` only then).
+    pending: Mutex<Option<HashSet<UserId>>>,
+}
+
+/// What the in-memory index holds (see [`Engine::refresh_index`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct IndexStats {
+    /// Users with at least one interest.
+    pub users: usize,
+    /// Ads, in any status.
+    pub ads: usize,
+    /// Distinct terms of profiles and targeting.
+    pub terms: usize,
+}
+
+fn ad_item(id: &str) -> String {
+    format!("ad:{id}")
+}
+
+impl AdsState {
+    fn read(&self) -> RwLockReadGuard<'_, Index> {
+        // Index updates never leave half-written state behind a panic.
+        self.index.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Index> {
+        self.index.write().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Engine {
+    /// Builds the index from the store on first use.
+    async fn ads_index(&self) -> Result<RwLockReadGuard<'_, Index>> {
+        let st = &self.inner.ads;
+        if !st.loaded.load(Ordering::Acquire) {
+            let _guard = st.loading.lock().await;
+            if !st.loaded.load(Ordering::Acquire) {
+                self.load_index().await?;
+            }
+        }
+        Ok(st.read())
+    }
+
+    /// Builds a fresh index while the old one (if any) keeps serving, then swaps it in and
+    /// replays the users whose profile changed meanwhile. Callers hold `loading`.
+    async fn load_index(&self) -> Result<()> {
+        let st = &self.inner.ads;
+        *st.pending.lock().unwrap_or_else(|p| p.into_inner()) = Some(HashSet::new());
+        let built = self.build_index().await;
+        let pending = {
+            let mut p = st.pending.lock().unwrap_or_else(|p| p.into_inner());
+            let pending = p.take().unwrap_or_default();
+            *st.write() = built?;
+            st.loaded.store(true, Ordering::Release);
+            pending
+        };
+        for user in pending {
+            self.refresh_user(&user).await?;
+        }
+        Ok(())
+    }
+
+    async fn build_index(&self) -> Result<Index> {
+        let store = &self.inner.store;
+        let mut ix = Index::default();
+        for r in store.items(ItemKind::Ad).await? {
+            ix.put_ad(Ad::from_record(&r)?);
+        }
+        let now = self.now();
+        let mut after: Option<UserId> = None;
+        loop {
+            let page = store.scan_interests(after.as_ref(), LOAD_PAGE).await?;
+            let Some((last, _)) = page.last() else { break };
+            after = Some(last.clone());
+            for (user, records) in &page {
+                let (v, norm) = user_vector(&mut ix.vocab, records, now, self.inner.decay);
+                ix.set_user_bulk(user, v, norm, now);
+            }
+            if page.len() < LOAD_PAGE {
+                break;
+            }
+        }
+        ix.compact_all();
+        let far = Timestamp::from_millis(i64::MAX);
+        for e in store
+            .item_events(Timestamp::from_millis(i64::MIN), far)
+            .await?
+        {
+            if e.kind == EventKind::Click {
+                if let Some(ad) = e.item.as_deref().and_then(|i| i.strip_prefix("ad:")) {
+                    ix.add_click(&e.user, ad, e.at);
+                }
+            }
+        }
+        Ok(ix)
+    }
+
+    /// Re-reads one user's profile into the index.
+    async fn refresh_user(&self, user: &UserId) -> Result<()> {
+        let records = self.inner.store.interests(user).await?;
+        let now = self.now();
+        let mut ix = self.inner.ads.write();
+        let (v, norm) = user_vector(&mut ix.vocab, &records, now, self.inner.decay);
+        ix.set_user(user, v, norm, now);
+        Ok(())
+    }
+
+    /// Keeps the index current after an event changed a user's profile.
+    pub(super) async fn profile_changed(&self, user: &UserId) {
+        let st = &self.inner.ads;
+        let loaded = {
+            let mut p = st.pending.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(set) = p.as_mut() {
+                set.insert(user.clone());
+            }
+            st.loaded.load(Ordering::Acquire)
+        };
+        if loaded {
+            if let Err(e) = self.refresh_user(user).await {
+                // The event is stored; only the index lags. refresh_index catches up.
+                tracing::warn!(user = %user, error = %e, "could not update the similarity index");
+            }
+        }
+    }
+
+    pub(super) fn user_forgotten(&self, user: &UserId) {
+        let st = &self.inner.ads;
+        let mut p = st.pending.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(set) = p.as_mut() {
+            set.insert(user.clone());
+        }
+        if st.loaded.load(Ordering::Acquire) {
+            st.write().remove_user(user);
+        }
+    }
+
+    /// Rebuilds the in-memory index from the store, picking up what other processes wrote.
+    /// The engine builds it on first use and keeps it current with the events it records
+    /// itself, so a single-process deployment never needs this.
+    ///
+    /// ```
+    /// use sociallens::{Engine, Post};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let engine = Engine::builder().store_url("memory://").build()?;
+    /// engine.record_like("u1", Post::new("p1").with_interests(["dog", "park"])).await?;
+    /// let stats = engine.refresh_index().await?;
+    /// assert_eq!((stats.users, stats.terms > 0), (1, true));
+    /// # Ok::<(), sociallens::Error>(()) }).unwrap();
+    /// ```
+    pub async fn refresh_index(&self) -> Result<IndexStats> {
+        let st = &self.inner.ads;
+        {
+            let _guard = st.loading.lock().await;
+            self.load_index().await?;
+        }
+        let ix = st.read();
+        Ok(IndexStats {
+            users: ix.user_count(),
+            ads: ix.ad_count(),
+            terms: ix.vocab.len(),
+        })
+    }
+
+    /// Adds or replaces ads. Every ad is checked before anything is written: one bad ad
+    /// rejects the batch and changes nothing. Returns how many were written.
+    ///
+    /// ```
+    /// use sociallens::{ads::Ad, Engine};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let engine = Engine::builder().store_url("memory://").build()?;
+    /// let ad = Ad::new("ad-1", "WaveCo", "Boards for every wave", "surf").interests(["surfboard"]);
+    /// assert_eq!(engine.add_ads(vec![ad]).await?, 1);
+    /// assert!(engine.add_ads(vec![Ad::new("", "x", "y", "z")]).await.is_err());
+    /// assert_eq!(engine.ads().await?.len(), 1);
+    /// # Ok::<(), sociallens::Error>(()) }).unwrap();
+    /// ```
+    pub async fn add_ads(&self, ads: Vec<Ad>) -> Result<usize> {
+        let ads: Vec<Ad> = ads.into_iter().map(Ad::validate).collect::<Result<_>>()?;
+        let mut seen = HashSet::new();
+        if let Some(dup) = ads.iter().find(|a| !seen.insert(a.id.as_str())) {
+            return Err(Error::invalid(format!(
+                "ad {} appears twice in the batch",
+                dup.id
+            )));
+        }
+        let now = self.now();
+        let records = ads
+            .iter()
+            .map(|a| a.to_record(now))
+            .collect::<Result<Vec<_>>>()?;
+        self.inner.store.put_items(&records).await?;
+        if self.inner.embedder.is_some() {
+            let terms: Vec<String> = ads
+                .iter()
+                .flat_map(|a| a.interests.iter().cloned())
+                .collect::<HashSet<_>>()
+                .into_iter()
+                .collect();
+            self.vectors_for(&terms).await?;
+        }
+        if self.inner.ads.loaded.load(Ordering::Acquire) {
+            let mut ix = self.inner.ads.write();
+            for ad in &ads {
+                ix.put_ad(ad.clone());
+            }
+            ix.clear_semantic();
+        }
+        Ok(ads.len())
+    }
+
+    /// [`add_ads`](Self::add_ads) from a `.jsonl` or `.csv` file (see [`Ad::from_path`]).
+    pub async fn add_ads_from_path(&self, path: impl AsRef<std::path::Path>) -> Result<usize> {
+        let path = path.as_ref().to_path_buf();
+        let ads = tokio::task::spawn_blocking(move || Ad::from_path(path)).await??;
+        self.add_ads(ads).await
+    }
+
+    /// Every ad that is not removed, by id.
+    pub async fn ads(&self) -> Result<Vec<Ad>> {
+        let mut out = Vec::new();
+        for r in self.inner.store.items(ItemKind::Ad).await? {
+            let ad = Ad::from_record(&r)?;
+            if ad.status != AdStatus::Removed {
+                out.push(ad);
+            }
+        }
+        Ok(out)
+    }
+
+    /// An ad by id (removed ones included, with their status).
+    pub async fn ad(&self, id: &str) -> Result<Option<Ad>> {
+        Ok(self.ads_index().await?.ad(id).map(|a| (**a).clone()))
+    }
+
+    async fn set_ad_status(&self, id: &str, status: AdStatus) -> Result<bool> {
+        let Some(mut ad) = self.ad(id).await? else {
+            return Err(Error::NotFound {
+                what: "ad",
+                id: id.to_string(),
+            });
+        };
+        if ad.status == status {
+            return Ok(false);
+        }
+        if ad.status == AdStatus::Removed {
+            return Err(Error::Conflict(format!(
+                "ad {id} was removed; add it again to serve it"
+            )));
+        }
+        ad.status = status;
+        self.inner
+            .store
+            .put_items(&[ad.to_record(self.now())?])
+            .await?;
+        self.inner.ads.write().put_ad(ad);
+        Ok(true)
+    }
+
+    /// Stops serving an ad until [`resume_ad`](Self::resume_ad).
+    pub async fn pause_ad(&self, id: &str) -> Result<()> {
+        self.set_ad_status(id, AdStatus::Paused).await.map(|_| ())
+    }
+
+    /// Serves a paused ad again.
+    pub async fn resume_ad(&self, id: &str) -> Result<()> {
+        self.set_ad_status(id, AdStatus::Active).await.map(|_| ())
+    }
+
+    /// Withdraws an ad for good; `false` if it was already removed. Its record stays (as
+    /// removed) so that reports still know its category.
+    pub async fn remove_ad(&self, id: &str) -> Result<bool> {
+        match self.ad(id).await? {
+            None => Ok(false),
+            Some(a) if a.status == AdStatus::Removed => Ok(false),
+            Some(_) => self.set_ad_status(id, AdStatus::Removed).await,
+        }
+    }
+
+    /// The `k` users whose decayed interest profiles are closest (cosine) to the user's,
+    /// best first, each with the interests they share. Candidates come from the inverted
+    /// index walked from the user's strongest interests; the best are rescored exactly.
+    /// A user without interests has no similar users.
+    ///
+    /// ```
+    /// use sociallens::{Engine, Post};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let engine = Engine::builder().store_url("memory://").build()?;
+    /// engine.record_like("ana", Post::new("p1").with_interests(["surfboard", "wave"])).await?;
+    /// engine.record_like("ben", Post::new("p2").with_interests(["surfboard", "beach"])).await?;
+    /// engine.record_like("cleo", Post::new("p3").with_interests(["cat"])).await?;
+    /// let peers = engine.similar_users("ana", 5).await?;
+    /// assert_eq!(peers.len(), 1);
+    /// assert_eq!((peers[0].user.as_str(), peers[0].shared.as_slice()), ("ben", &["surfboard".to_string()][..]));
+    /// # Ok::<(), sociallens::Error>(()) }).unwrap();
+    /// ```
+    pub async fn similar_users(&self, user: &str, k: usize) -> Result<Vec<SimilarUser>> {
+        let user = UserId::new(user)?;
+        let budget = self.inner.ads_config.candidate_budget;
+        let ix = self.ads_index().await?;
+        let Some(slot) = ix.user_slot(&user) else {
+            return Ok(Vec::new());
+        };
+        Ok(ix
+            .similar(slot, k, budget)
+            .into_iter()
+            .map(|(s, score)| SimilarUser {
+                user: ix.user_id(s).clone(),
+                score: f64::from(score),
+                shared: ix.shared_terms(slot, s, 5),
+            })
+            .collect())
+    }
+
+    /// Up to `k` ads for the user, best first. An ad qualifies by matching the user's
+    /// interests (exactly, by lemma, as part of a compound, or, with an embedder, by
+    /// meaning) or by having been clicked by the user's similar users; it is left out when
+    /// paused, removed, outside its dates, over its frequency cap, in a category the user
+    /// opted out of, or excluded by a category the user clicked. Every result explains
+    /// itself. A user without interests or similar users gets no ads.
+    ///
+    /// Show the ads, then call [`record_impression`](Self::record_impression) for each one
+    /// shown: that is what frequency caps count.
+    ///
+    /// ```
+    /// use sociallens::{ads::Ad, Engine, Post};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let engine = Engine::builder().store_url("memory://").build()?;
+    /// engine.add_ads(vec![
+    ///     Ad::new("ad-1", "WaveCo", "Boards for every wave", "surf").interests(["surfboards", "wetsuit"]),
+    ///     Ad::new("ad-2", "Chefs", "Knives", "kitchen").interests(["kitchen knife"]),
+    /// ]).await?;
+    /// engine.record_like("ana", Post::new("p1").with_interests(["surfboard", "beach"])).await?;
+    /// let ads = engine.ads_for("ana", 3).await?;
+    /// assert_eq!(ads.len(), 1);
+    /// assert_eq!(ads[0].ad.id, "ad-1");
+    /// assert_eq!(ads[0].matched[0].interest, "surfboard");
+    /// assert_eq!(ads[0].matched[0].ad_term, "surfboards");
+    /// # Ok::<(), sociallens::Error>(()) }).unwrap();
+    /// ```
+    pub async fn ads_for(&self, user: &str, k: usize) -> Result<Vec<AdMatch>> {
+        let user = UserId::new(user)?;
+        drop(self.ads_index().await?);
+        if self.inner.embedder.is_some() {
+            self.ensure_semantic(&user).await?;
+        }
+        let now = self.now();
+        let opted_out: HashSet<String> = self
+            .inner
+            .store
+            .opt_outs(&user)
+            .await?
+            .into_iter()
+            .collect();
+        let impressions: HashMap<String, (u64, u64)> = self
+            .inner
+            .store
+            .user_item_counts(
+                &user,
+                EventKind::Impression,
+                now.minus(Duration::from_secs(24 * 3600)),
+            )
+            .await?
+            .into_iter()
+            .filter_map(|c| {
+                c.item
+                    .strip_prefix("ad:")
+                    .map(|id| (id.to_string(), (c.recent, c.total)))
+            })
+            .collect();
+        let ix = self.inner.ads.read();
+        let Some(slot) = ix.user_slot(&user) else {
+            return Ok(Vec::new());
+        };
+        let filter = AdFilter {
+            now,
+            opted_out: &opted_out,
+            impressions: &impressions,
+        };
+        Ok(ix.ads_for(slot, k, &filter, &self.inner.ads_config))
+    }
+
+    /// Computes, once per term, which ad targeting terms are close in meaning.
+    async fn ensure_semantic(&self, user: &UserId) -> Result<()> {
+        let (missing, ad_terms) = {
+            let ix = self.inner.ads.read();
+            let missing: Vec<(u32, String)> = ix
+                .missing_semantic(user)
+                .into_iter()
+                .map(|t| (t, ix.vocab.term(t).to_string()))
+                .collect();
+            if missing.is_empty() {
+                return Ok(());
+            }
+            let ad_terms: Vec<(u32, String)> = ix
+                .ad_terms()
+                .into_iter()
+                .map(|t| (t, ix.vocab.term(t).to_string()))
+                .collect();
+            (missing, ad_terms)
+        };
+        let threshold = self.inner.ads_config.semantic_threshold;
+        let ad_texts: Vec<String> = ad_terms.iter().map(|t| t.1.clone()).collect();
+        let ad_vecs = if ad_texts.is_empty() {
+            Vec::new()
+        } else {
+            self.vectors_for(&ad_texts).await?
+        };
+        let texts: Vec<String> = missing.iter().map(|t| t.1.clone()).collect();
+        let vecs = self.vectors_for(&texts).await?;
+        let mut ix = self.inner.ads.write();
+        for ((term, _), v) in missing.iter().zip(&vecs) {
+            let near: Vec<(u32, f32)> = ad_terms
+                .iter()
+                .zip(&ad_vecs)
+                .map(|((t, _), a)| (*t, crate::recommend::cosine(v, a)))
+                .filter(|(t, sim)| *t != *term && *sim >= threshold)
+                .collect();
+            ix.set_semantic(*term, near);
+        }
+        Ok(())
+    }
+
+    fn audience_parts(
+        &self,
+        ix: &Index,
+        query: &AudienceQuery,
+    ) -> Result<(Vec<String>, Vec<u32>, Option<String>)> {
+        match query {
+            AudienceQuery::Interests(terms) => {
+                if terms.is_empty() {
+                    return Err(Error::invalid("an audience needs at least one interest"));
+                }
+                Ok((normalize_terms(terms)?, Vec::new(), None))
+            }
+            AudienceQuery::Ad(id) => {
+                let ad = ix.ad(id).ok_or_else(|| Error::NotFound {
+                    what: "ad",
+                    id: id.clone(),
+                })?;
+                Ok((
+                    ad.interests.clone(),
+                    ix.clickers(id),
+                    Some(ad.category.clone()),
+                ))
+            }
+        }
+    }
+
+    async fn audience_scored(
+        &self,
+        query: &AudienceQuery,
+        limit: usize,
+    ) -> Result<(Vec<AudienceMember>, usize)> {
+        let category = {
+            let ix = self.ads_index().await?;
+            self.audience_parts(&ix, query)?.2
+        };
+        let opted_out: HashSet<UserId> = match &category {
+            Some(c) => self
+                .inner
+                .store
+                .opted_out_users(c)
+                .await?
+                .into_iter()
+                .collect(),
+            None => HashSet::new(),
+        };
+        let ix = self.inner.ads.read();
+        let (terms, seeds, _) = self.audience_parts(&ix, query)?;
+        let Some(q) = ix.audience_query(&terms, &seeds, 0.5) else {
+            return Ok((Vec::new(), 0));
+        };
+        let seed_set: HashSet<u32> = seeds.iter().copied().collect();
+        let all = ix.audience(&q, |u| {
+            seed_set.contains(&u) || opted_out.contains(ix.user_id(u))
+        });
+        let total = all.len();
+        let members = all
+            .into_iter()
+            .take(limit)
+            .map(|(u, score)| AudienceMember {
+                user: ix.user_id(u).clone(),
+                score: f64::from(score.min(1.0)),
+                matched: ix.matched_terms(u, &q, 5),
+            })
+            .collect();
+        Ok((members, total))
+    }
+
+    /// The users to target, best first (cosine between their profile and the query): for
+    /// interests, users with those interests (or their lemmas and compounds); for an ad,
+    /// users matching its targeting plus a lookalike of those who clicked it (who are
+    /// themselves left out). Users who opted out of the ad's category are never included.
+    ///
+    /// ```
+    /// use sociallens::{ads::AudienceQuery, Engine, Post};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let engine = Engine::builder().store_url("memory://").build()?;
+    /// engine.record_like("ana", Post::new("p1").with_interests(["surfboard", "wave"])).await?;
+    /// engine.record_like("ben", Post::new("p2").with_interests(["cat"])).await?;
+    /// let who = engine.audience(AudienceQuery::interests(["surfboards"]), 10).await?;
+    /// assert_eq!(who.len(), 1);
+    /// assert_eq!(who[0].user.as_str(), "ana");
+    /// # Ok::<(), sociallens::Error>(()) }).unwrap();
+    /// ```
+    pub async fn audience(
+        &self,
+        query: AudienceQuery,
+        limit: usize,
+    ) -> Result<Vec<AudienceMember>> {
+        Ok(self.audience_scored(&query, limit).await?.0)
+    }
+
+    /// How many users [`audience`](Self::audience) would return, for advertisers. Counts
+    /// under [`AdsConfig::min_audience_size`](crate::ads::AdsConfig) (default 50) are
+    /// refused with [`Error::Privacy`], so that no small group can be singled out.
+    pub async fn audience_size(&self, query: AudienceQuery) -> Result<usize> {
+        let (_, total) = self.audience_scored(&query, 0).await?;
+        let min = self.inner.ads_config.min_audience_size;
+        if total < min {
+            return Err(Error::Privacy(format!(
+                "audience has fewer than {min} users; sizes below the minimum are not reported"
+            )));
+        }
+        Ok(total)
+    }
+
+    async fn ad_event(
+        &self,
+        kind: EventKind,
+        user: &str,
+        ad_id: &str,
+        opts: EventOptions,
+    ) -> Result<EventOutcome> {
+        let user = UserId::new(user)?;
+        let ad = self.ad(ad_id).await?.ok_or_else(|| Error::NotFound {
+            what: "ad",
+            id: ad_id.to_string(),
+        })?;
+        let weight = self.inner.weights.for_kind(kind);
+        let deltas = if weight > 0.0 {
+            ad.interests
+                .iter()
+                .map(|t| TermDelta {
+                    term: t.clone(),
+                    weight,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let mut event = self.event(kind, user.clone(), None, deltas, &opts)?;
+        event.item = Some(ad_item(&ad.id));
+        let recorded = self
+            .inner
+            .store
+            .record_event(event.clone(), self.inner.decay)
+            .await?;
+        if recorded.status == EventStatus::Applied {
+            if kind == EventKind::Click {
+                self.inner.ads.write().add_click(&user, &ad.id, event.at);
+            }
+            if !recorded.deltas.is_empty() {
+                self.profile_changed(&user).await;
+            }
+        }
+        Ok(EventOutcome {
+            event_id: event.id,
+            status: recorded.status,
+            caption: None,
+            interests: ad.interests,
+            deltas: recorded.deltas,
+        })
+    }
+
+    /// Records that the user was shown an ad (what frequency caps count). Replaying an
+    /// event id changes nothing.
+    pub async fn record_impression(&self, user: &str, ad: &str) -> Result<EventOutcome> {
+        self.record_impression_with(user, ad, EventOptions::default())
+            .await
+    }
+
+    /// [`record_impression`](Self::record_impression) with an event id and/or time.
+    pub async fn record_impression_with(
+        &self,
+        user: &str,
+        ad: &str,
+        opts: EventOptions,
+    ) -> Result<EventOutcome> {
+        self.ad_event(EventKind::Impression, user, ad, opts).await
+    }
+
+    /// Records that the user clicked an ad: counted in reports, a lookalike signal for
+    /// similar users, and the ad's targeting interests gain the click's signal weight
+    /// ([`SignalWeights::click`](crate::SignalWeights)) in the user's profile. Replaying an
+    /// event id changes nothing.
+    ///
+    /// ```
+    /// use sociallens::{ads::Ad, analytics::ReportQuery, Engine, EventOptions, EventStatus};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let engine = Engine::builder().store_url("memory://").build()?;
+    /// engine.add_ads(vec![Ad::new("ad-9", "WaveCo", "Boards", "surf").interests(["surfboard"])]).await?;
+    /// let first = engine.record_click_with("u1", "ad-9", EventOptions::id("click-1")).await?;
+    /// let again = engine.record_click_with("u1", "ad-9", EventOptions::id("click-1")).await?;
+    /// assert_eq!((first.status, again.status), (EventStatus::Applied, EventStatus::Duplicate));
+    /// assert_eq!(engine.interests("u1", 1).await?[0].term, "surfboard");
+    /// assert_eq!(engine.click_report(ReportQuery::default()).await?.clicks, 1);
+    /// # Ok::<(), sociallens::Error>(()) }).unwrap();
+    /// ```
+    pub async fn record_click(&self, user: &str, ad: &str) -> Result<EventOutcome> {
+        self.record_click_with(user, ad, EventOptions::default())
+            .await
+    }
+
+    /// [`record_click`](Self::record_click) with an event id and/or time.
+    pub async fn record_click_with(
+        &self,
+        user: &str,
+        ad: &str,
+        opts: EventOptions,
+    ) -> Result<EventOutcome> {
+        self.ad_event(EventKind::Click, user, ad, opts).await
+    }
+
+    /// Opts a user out of (or, with `opted_out == false`, back into) ads of a category.
+    pub async fn set_opt_out(&self, user: &str, category: &str, opted_out: bool) -> Result<()> {
+        let user = UserId::new(user)?;
+        let category = normalize_category(category)?;
+        self.inner
+            .store
+            .set_opt_out(&user, &category, opted_out)
+            .await
+    }
+
+    /// The categories a user opted out of.
+    pub async fn opt_outs(&self, user: &str) -> Result<Vec<String>> {
+        self.inner.store.opt_outs(&UserId::new(user)?).await
+    }
+
+    /// Impressions, clicks and CTR of ads, grouped as the query says (see
+    /// [`ReportQuery`]), computed from the recorded events.
+    pub async fn click_report(&self, query: ReportQuery) -> Result<Report> {
+        crate::analytics::time_zone(&query.time_zone)?;
+        let categories: HashMap<String, String> = self
+            .inner
+            .store
+            .items(ItemKind::Ad)
+            .await?
+            .into_iter()
+            .filter_map(|r| Some((r.id, r.category?)))
+            .collect();
+        let events = self
+            .inner
+            .store
+            .item_events(
+                query.from.unwrap_or(Timestamp::from_millis(i64::MIN)),
+                query.to.unwrap_or(Timestamp::from_millis(i64::MAX)),
+            )
+            .await?;
+        tokio::task::spawn_blocking(move || {
+            aggregate(&events, |ad| categories.get(ad).cloned(), &query)
+        })
+        .await?
+    }
+}
