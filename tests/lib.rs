@@ -3,10 +3,13 @@
 //! A backend joins by implementing [`Harness`] and invoking [`conformance_suite!`] in a test
 //! file (see `tests/memory.rs`, `tests/sqlite.rs`).
 
+use sociallens::ads::{Ad, AudienceQuery, FrequencyCap};
+use sociallens::analytics::{Dimension, ReportQuery};
 use sociallens::{
-    Captioner, Engine, EventOptions, EventStatus, Interest, ManualClock, Post, Result, Store,
-    Timestamp,
+    Captioner, Engine, EventKind, EventOptions, EventStatus, Interest, ManualClock, Post, Result,
+    Store, Timestamp, UserId,
 };
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -258,13 +261,31 @@ pub async fn forget_user_leaves_nothing(h: &dyn Harness) {
         .record_like("bystander", Post::new("other-post"))
         .await
         .unwrap();
+    // Ads: an impression, a click and an opt-out of the doomed user.
+    engine
+        .add_ads(vec![
+            Ad::new("ad-x", "Acme", "Bikes", "bikes").interests(["bike"])
+        ])
+        .await
+        .unwrap();
+    engine.record_impression(doomed, "ad-x").await.unwrap();
+    engine.record_click(doomed, "ad-x").await.unwrap();
+    engine.set_opt_out(doomed, "Gambling", true).await.unwrap();
+    assert_eq!(engine.similar_users("bystander", 5).await.unwrap().len(), 1);
     assert!(h.rows_mentioning(doomed) > 5);
     let bystander_before = engine.interests("bystander", 10).await.unwrap();
 
     let report = engine.forget_user(doomed).await.unwrap();
     assert!(report.total() >= 5, "{report:?}");
     assert_eq!(h.rows_mentioning(doomed), 0);
+    assert_eq!(report.opt_outs, 1);
     assert!(engine.interests(doomed, 10).await.unwrap().is_empty());
+    assert!(engine
+        .similar_users("bystander", 5)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(engine.opt_outs(doomed).await.unwrap().is_empty());
     assert_same_profile(
         &bystander_before,
         &engine.interests("bystander", 10).await.unwrap(),
@@ -410,7 +431,13 @@ macro_rules! conformance_suite {
             data_survives_reopen,
             same_image_is_captioned_once,
             bad_input_is_refused_and_loses_nothing,
-            captions_are_read_by_the_default_extractor
+            captions_are_read_by_the_default_extractor,
+            scan_interests_pages_through_every_user,
+            ads_respect_status_dates_caps_and_opt_outs,
+            ads_explain_matches_and_lookalikes,
+            clicks_are_idempotent_and_reports_recount,
+            audiences_respect_opt_outs_and_the_minimum,
+            similar_users_follow_profile_changes
         );
     };
     (@tests $make:expr; $($name:ident),*) => {
@@ -452,4 +479,483 @@ pub async fn captions_are_read_by_the_default_extractor(h: &dyn Harness) {
         .await
         .unwrap_err();
     assert_eq!(err.code(), "CONFIG");
+}
+
+/// `scan_interests` returns every user with interests exactly once, in id order, page by page.
+pub async fn scan_interests_pages_through_every_user(h: &dyn Harness) {
+    let store = h.open();
+    let engine = engine_at(store.clone(), Arc::new(ManualClock::new(T0)));
+    for i in 0..23 {
+        let terms: Vec<String> = (0..=(i % 3)).map(|j| format!("term{j}")).collect();
+        engine
+            .record_like(
+                &format!("user-{i:02}"),
+                Post::new(format!("p{i}")).with_interests(terms),
+            )
+            .await
+            .unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut after: Option<UserId> = None;
+    loop {
+        let page = store.scan_interests(after.as_ref(), 7).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.len() <= 7);
+        for (u, recs) in &page {
+            let i: usize = u.as_str()[5..].parse().unwrap();
+            assert_eq!(recs.len(), i % 3 + 1, "{u}");
+            seen.push(u.as_str().to_string());
+        }
+        after = Some(page.last().unwrap().0.clone());
+    }
+    let expected: Vec<String> = (0..23).map(|i| format!("user-{i:02}")).collect();
+    assert_eq!(seen, expected);
+}
+
+fn surf_ads() -> Vec<Ad> {
+    vec![
+        Ad::new("surf-1", "WaveCo", "Boards for every wave", "Surf")
+            .interests(["surfboards", "wave"]),
+        Ad::new("surf-2", "WaveCo", "Wetsuits", "surf").interests(["wetsuit", "surfboard"]),
+        Ad::new("kitchen-1", "Chefs", "Knives", "kitchen").interests(["kitchen knife"]),
+    ]
+}
+
+async fn ad_ids(engine: &Engine, user: &str) -> Vec<String> {
+    engine
+        .ads_for(user, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.ad.id)
+        .collect()
+}
+
+/// Paused, removed, not-yet-started and ended ads are not served; frequency caps count
+/// impressions over a rolling day and a lifetime; opted-out categories are never shown;
+/// an excluded category keeps an ad from users who clicked that category.
+pub async fn ads_respect_status_dates_caps_and_opt_outs(h: &dyn Harness) {
+    let clock = Arc::new(ManualClock::new(T0));
+    let engine = engine_at(h.open(), clock.clone());
+    let day = Duration::from_secs(86_400);
+    let mut ads = surf_ads();
+    ads[0] = ads[0]
+        .clone()
+        .frequency_cap(FrequencyCap::per_day(2).with_lifetime(3));
+    ads[1] = ads[1]
+        .clone()
+        .between(Some(T0.plus(day)), Some(T0.plus(day * 3)));
+    engine.add_ads(ads).await.unwrap();
+    engine
+        .record_like(
+            "ana",
+            Post::new("p1").with_interests(["surfboard", "beach"]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ad_ids(&engine, "ana").await, ["surf-1"]);
+
+    // Dates: surf-2 runs from day 1 to day 3.
+    clock.set(T0.plus(day));
+    assert_eq!(ad_ids(&engine, "ana").await.len(), 2);
+    clock.set(T0.plus(day * 3));
+    assert_eq!(ad_ids(&engine, "ana").await, ["surf-1"]);
+
+    // Caps: two impressions in 24 hours hide it until the first is a day old; three ever
+    // hide it for good.
+    clock.set(T0.plus(day * 4));
+    engine.record_impression("ana", "surf-1").await.unwrap();
+    clock.advance(Duration::from_secs(3600));
+    engine.record_impression("ana", "surf-1").await.unwrap();
+    assert!(ad_ids(&engine, "ana").await.is_empty());
+    clock.advance(Duration::from_secs(23 * 3600 + 1));
+    assert_eq!(ad_ids(&engine, "ana").await, ["surf-1"]);
+    engine.record_impression("ana", "surf-1").await.unwrap();
+    clock.advance(day * 10);
+    assert!(ad_ids(&engine, "ana").await.is_empty());
+    // Another user is not affected by ana's impressions.
+    engine
+        .record_like("ben", Post::new("p2").with_interests(["surfboard"]))
+        .await
+        .unwrap();
+    assert_eq!(ad_ids(&engine, "ben").await, ["surf-1"]);
+
+    // Pause, resume, remove.
+    engine.pause_ad("surf-1").await.unwrap();
+    assert!(ad_ids(&engine, "ben").await.is_empty());
+    engine.resume_ad("surf-1").await.unwrap();
+    assert_eq!(ad_ids(&engine, "ben").await, ["surf-1"]);
+    assert!(engine.remove_ad("surf-1").await.unwrap());
+    assert!(!engine.remove_ad("surf-1").await.unwrap());
+    assert!(ad_ids(&engine, "ben").await.is_empty());
+    assert_eq!(
+        engine.resume_ad("surf-1").await.unwrap_err().code(),
+        "CONFLICT"
+    );
+    assert_eq!(
+        engine.pause_ad("nope").await.unwrap_err().code(),
+        "NOT_FOUND"
+    );
+    assert!(engine.ads().await.unwrap().iter().all(|a| a.id != "surf-1"));
+
+    // Opt-outs (category names are matched case-insensitively).
+    engine
+        .add_ads(vec![
+            Ad::new("surf-3", "Boards", "Boards", "surf").interests(["surfboard"])
+        ])
+        .await
+        .unwrap();
+    assert_eq!(ad_ids(&engine, "ben").await, ["surf-3"]);
+    engine.set_opt_out("ben", " SURF ", true).await.unwrap();
+    assert_eq!(engine.opt_outs("ben").await.unwrap(), ["surf"]);
+    assert!(ad_ids(&engine, "ben").await.is_empty());
+    engine.set_opt_out("ben", "surf", false).await.unwrap();
+    assert_eq!(ad_ids(&engine, "ben").await, ["surf-3"]);
+
+    // Excluded categories: a user who clicked a kitchen ad does not see surf-4.
+    engine
+        .add_ads(vec![Ad::new("surf-4", "Boards", "No cooks", "surf")
+            .interests(["surfboard"])
+            .excluded_categories(["Kitchen"])])
+        .await
+        .unwrap();
+    assert!(ad_ids(&engine, "ben").await.contains(&"surf-4".to_string()));
+    engine.record_click("ben", "kitchen-1").await.unwrap();
+    assert!(!ad_ids(&engine, "ben").await.contains(&"surf-4".to_string()));
+}
+
+/// Results name the interests that matched and how; ads clicked by similar users come up
+/// with the number of those users.
+pub async fn ads_explain_matches_and_lookalikes(h: &dyn Harness) {
+    let engine = engine_at(h.open(), Arc::new(ManualClock::new(T0)));
+    engine.add_ads(surf_ads()).await.unwrap();
+    engine
+        .add_ads(vec![
+            Ad::new("tennis-1", "Rackets", "Rackets", "tennis").interests(["tennis"]),
+            Ad::new("beach-1", "Towels", "Beach towels", "beach").interests(["towel"]),
+        ])
+        .await
+        .unwrap();
+    engine
+        .record_like(
+            "ana",
+            Post::new("p1").with_interests(["surfboard", "wave", "tennis racket"]),
+        )
+        .await
+        .unwrap();
+    let ads = engine.ads_for("ana", 10).await.unwrap();
+    let by_id: BTreeMap<&str, _> = ads.iter().map(|m| (m.ad.id.as_str(), m)).collect();
+    let surf1 = by_id["surf-1"];
+    let kinds: Vec<(&str, &str, &str)> = surf1
+        .matched
+        .iter()
+        .map(|m| (m.interest.as_str(), m.ad_term.as_str(), m.kind.as_str()))
+        .collect();
+    assert!(
+        kinds.contains(&("surfboard", "surfboards", "lemma")),
+        "{kinds:?}"
+    );
+    assert!(kinds.contains(&("wave", "wave", "exact")), "{kinds:?}");
+    assert_eq!(by_id["tennis-1"].matched[0].kind.as_str(), "compound");
+    assert!(!by_id.contains_key("beach-1") && !by_id.contains_key("kitchen-1"));
+    assert!(surf1.score > by_id["tennis-1"].score);
+    assert_eq!(surf1.similar_users_engaged, 0);
+
+    // Three surfers like ana click the towel ad: it reaches ana through them alone.
+    for u in ["s1", "s2", "s3"] {
+        engine
+            .record_like(
+                u,
+                Post::new(format!("{u}-p")).with_interests(["surfboard", "wave"]),
+            )
+            .await
+            .unwrap();
+        engine.record_click(u, "beach-1").await.unwrap();
+    }
+    let ads = engine.ads_for("ana", 10).await.unwrap();
+    let beach = ads
+        .iter()
+        .find(|m| m.ad.id == "beach-1")
+        .expect("lookalike ad");
+    assert_eq!(beach.similar_users_engaged, 3);
+    assert!(beach.matched.is_empty());
+    assert!(beach.lookalike_score > 0.99 && beach.interest_score == 0.0);
+    // A user without interests gets nothing; a bad user id is refused.
+    assert!(engine.ads_for("nobody", 5).await.unwrap().is_empty());
+    assert_eq!(
+        engine.ads_for("", 5).await.unwrap_err().code(),
+        "INVALID_INPUT"
+    );
+}
+
+/// Replayed click and impression ids count once (in the report and the profile); a click
+/// adds the ad's interests at the click weight; the report equals a recount of the
+/// recorded events, in a time zone with an offset.
+pub async fn clicks_are_idempotent_and_reports_recount(h: &dyn Harness) {
+    let clock = Arc::new(ManualClock::new(T0));
+    let store = h.open();
+    let engine = engine_at(store.clone(), clock.clone());
+    engine.add_ads(surf_ads()).await.unwrap();
+    let first = engine
+        .record_click_with("u1", "surf-1", EventOptions::id("c-1"))
+        .await
+        .unwrap();
+    assert_eq!(first.status, EventStatus::Applied);
+    let weight_after_one = engine.interests("u1", 5).await.unwrap();
+    assert_eq!(weight_after_one[0].weight, 0.5);
+    let again = engine
+        .record_click_with("u1", "surf-1", EventOptions::id("c-1"))
+        .await
+        .unwrap();
+    assert_eq!(again.status, EventStatus::Duplicate);
+    assert_same_profile(&weight_after_one, &engine.interests("u1", 5).await.unwrap());
+    let reused = engine
+        .record_click_with("u1", "surf-2", EventOptions::id("c-1"))
+        .await
+        .unwrap_err();
+    assert_eq!(reused.code(), "CONFLICT");
+    assert_eq!(
+        engine
+            .record_click("u1", "no-such-ad")
+            .await
+            .unwrap_err()
+            .code(),
+        "NOT_FOUND"
+    );
+
+    // A day of events at known times, some replayed.
+    let ads = ["surf-1", "surf-2", "kitchen-1"];
+    let mut expected: BTreeMap<(String, u8), (u64, u64)> = BTreeMap::new();
+    for i in 0..60u32 {
+        let at = T0.plus(Duration::from_secs(u64::from(i) * 1500));
+        let ad = ads[(i % 3) as usize];
+        let category = if ad.starts_with("surf") {
+            "surf"
+        } else {
+            "kitchen"
+        };
+        // New York is UTC-5 in January.
+        let hour = ((at.as_millis() / 3_600_000 - 5).rem_euclid(24)) as u8;
+        let user = format!("u{}", i % 7);
+        engine
+            .record_impression_with(&user, ad, EventOptions::id(format!("i-{i}")).at(at))
+            .await
+            .unwrap();
+        expected.entry((category.into(), hour)).or_default().0 += 1;
+        if i % 4 == 0 {
+            for _ in 0..2 {
+                engine
+                    .record_click_with(&user, ad, EventOptions::id(format!("k-{i}")).at(at))
+                    .await
+                    .unwrap();
+            }
+            expected.entry((category.into(), hour)).or_default().1 += 1;
+        }
+    }
+    // c-1 was recorded at T0 (19:00 the day before in New York).
+    expected.entry(("surf".into(), 19)).or_default().1 += 1;
+    let report = engine
+        .click_report(ReportQuery::by_category_and_hour().time_zone("America/New_York"))
+        .await
+        .unwrap();
+    let got: BTreeMap<(String, u8), (u64, u64)> = report
+        .rows
+        .iter()
+        .map(|r| {
+            (
+                (r.category.clone().unwrap(), r.hour.unwrap()),
+                (r.impressions, r.clicks),
+            )
+        })
+        .collect();
+    assert_eq!(got, expected);
+    assert_eq!((report.impressions, report.clicks), (60, 16));
+    // The same recount straight from the store's events.
+    let events = store
+        .item_events(
+            Timestamp::from_millis(i64::MIN),
+            Timestamp::from_millis(i64::MAX),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        events.iter().filter(|e| e.kind == EventKind::Click).count(),
+        16
+    );
+    // A range and other dimensions.
+    let ranged = engine
+        .click_report(ReportQuery::by([Dimension::Ad, Dimension::Date]).between(
+            Some(T0.plus(Duration::from_secs(1500))),
+            Some(T0.plus(Duration::from_secs(3000))),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(ranged.rows.len(), 1);
+    assert_eq!(ranged.rows[0].ad.as_deref(), Some("surf-2"));
+    assert_eq!(ranged.rows[0].date.as_deref(), Some("2026-01-01"));
+    assert_eq!(
+        engine
+            .click_report(ReportQuery::default().time_zone("Nowhere/City"))
+            .await
+            .unwrap_err()
+            .code(),
+        "INVALID_INPUT"
+    );
+    // Caps count impressions per user and ad.
+    let counts = store
+        .user_item_counts(&UserId::new("u0").unwrap(), EventKind::Impression, T0)
+        .await
+        .unwrap();
+    assert_eq!(counts.iter().map(|c| c.total).sum::<u64>(), 9);
+}
+
+/// Audiences rank users by fit, leave out opted-out users and an ad's own clickers, and
+/// sizes under the minimum are refused.
+pub async fn audiences_respect_opt_outs_and_the_minimum(h: &dyn Harness) {
+    let engine = Engine::builder()
+        .shared_store(h.open())
+        .clock(Arc::new(ManualClock::new(T0)))
+        .ads_config(sociallens::ads::AdsConfig {
+            min_audience_size: 5,
+            ..Default::default()
+        })
+        .build()
+        .unwrap();
+    engine.add_ads(surf_ads()).await.unwrap();
+    for i in 0..6 {
+        engine
+            .record_like(
+                &format!("surfer-{i}"),
+                Post::new(format!("s{i}")).with_interests(["surfboard", "wave"]),
+            )
+            .await
+            .unwrap();
+    }
+    engine
+        .record_like(
+            "half",
+            Post::new("h").with_interests(["surfboard", "cat", "dog"]),
+        )
+        .await
+        .unwrap();
+    engine
+        .record_like("cook", Post::new("c").with_interests(["kitchen", "pan"]))
+        .await
+        .unwrap();
+    let who = engine
+        .audience(AudienceQuery::interests(["surfboards", "wave"]), 100)
+        .await
+        .unwrap();
+    assert_eq!(who.len(), 7);
+    assert_eq!(who.last().unwrap().user.as_str(), "half");
+    assert_eq!(who.last().unwrap().matched, ["surfboard"]);
+    assert_eq!(
+        engine
+            .audience_size(AudienceQuery::interests(["surfboard"]))
+            .await
+            .unwrap(),
+        7
+    );
+    // Opted-out users leave ad audiences; the ad's clickers are its seed, not its audience.
+    engine.set_opt_out("surfer-0", "surf", true).await.unwrap();
+    engine.record_click("surfer-1", "surf-1").await.unwrap();
+    let ad_audience = engine
+        .audience(AudienceQuery::ad("surf-1"), 100)
+        .await
+        .unwrap();
+    let names: Vec<&str> = ad_audience.iter().map(|m| m.user.as_str()).collect();
+    assert!(
+        !names.contains(&"surfer-0") && !names.contains(&"surfer-1"),
+        "{names:?}"
+    );
+    assert_eq!(names.len(), 5);
+    let err = engine
+        .audience_size(AudienceQuery::interests(["pan"]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "PRIVACY");
+    assert!(!err.to_string().contains("cook"));
+    assert_eq!(
+        engine
+            .audience(AudienceQuery::ad("nope"), 5)
+            .await
+            .unwrap_err()
+            .code(),
+        "NOT_FOUND"
+    );
+    assert_eq!(
+        engine
+            .audience(AudienceQuery::interests(Vec::<String>::new()), 5)
+            .await
+            .unwrap_err()
+            .code(),
+        "INVALID_INPUT"
+    );
+}
+
+/// Similar users follow likes, unlikes and decay as they happen, and an index rebuilt from
+/// the store agrees with the one kept current.
+pub async fn similar_users_follow_profile_changes(h: &dyn Harness) {
+    let clock = Arc::new(ManualClock::new(T0));
+    let engine = engine_at(h.open(), clock.clone());
+    engine
+        .record_like("me", Post::new("m").with_interests(["dog", "park"]))
+        .await
+        .unwrap();
+    engine
+        .record_like("twin", Post::new("t").with_interests(["dog", "park"]))
+        .await
+        .unwrap();
+    engine
+        .record_like("cousin", Post::new("c").with_interests(["dog", "frisbee"]))
+        .await
+        .unwrap();
+    let peers = engine.similar_users("me", 5).await.unwrap();
+    assert_eq!(peers[0].user.as_str(), "twin");
+    assert!((peers[0].score - 1.0).abs() < 1e-6);
+    assert!((peers[1].score - 0.5).abs() < 1e-6);
+    // The twin takes back the like and moves on to cats.
+    engine.unlike("twin", "t").await.unwrap();
+    engine
+        .record_like("twin", Post::new("t2").with_interests(["cat"]))
+        .await
+        .unwrap();
+    let peers = engine.similar_users("me", 5).await.unwrap();
+    assert_eq!(peers.len(), 1);
+    assert_eq!(peers[0].user.as_str(), "cousin");
+    assert_eq!(peers[0].shared, ["dog"]);
+    // Another engine on the same store (another process) writes; a refresh sees it.
+    let other = engine_at(h.open(), clock.clone());
+    if h.persistent() {
+        other
+            .record_like("late", Post::new("l").with_interests(["dog", "park"]))
+            .await
+            .unwrap();
+        let stats = engine.refresh_index().await.unwrap();
+        assert_eq!(stats.users, 4);
+        assert_eq!(
+            engine.similar_users("me", 1).await.unwrap()[0]
+                .user
+                .as_str(),
+            "late"
+        );
+    }
+    // A month later me's old "park" has decayed against a fresh "dog": the cousin
+    // (dog, frisbee) and me (dog ≫ park) grow closer, and a rebuild agrees exactly.
+    clock.advance(Duration::from_secs(60 * 86_400));
+    engine
+        .record_like("me", Post::new("m2").with_interests(["dog"]))
+        .await
+        .unwrap();
+    let live = engine.similar_users("me", 5).await.unwrap();
+    engine.refresh_index().await.unwrap();
+    let rebuilt = engine.similar_users("me", 5).await.unwrap();
+    assert_eq!(live.len(), rebuilt.len());
+    for (a, b) in live.iter().zip(&rebuilt) {
+        assert_eq!(a.user, b.user);
+        assert!((a.score - b.score).abs() < 1e-5, "{a:?} {b:?}");
+    }
+    assert_eq!(engine.similar_users("ghost", 5).await.unwrap().len(), 0);
 }

@@ -194,3 +194,33 @@ async fn item_embeddings_are_computed_once_and_redone_when_the_item_changes() {
     again.recommend_products("u", 2).await.unwrap();
     assert_eq!(count(), 5);
 }
+
+#[tokio::test]
+async fn ads_match_interests_by_meaning() {
+    use sociallens::ads::{Ad, MatchKind};
+    let engine = Engine::builder()
+        .store_url("memory://")
+        .embedder(MiniLmEmbedder::from_dir(model_dir()).unwrap())
+        .build()
+        .unwrap();
+    engine
+        .add_ads(vec![
+            Ad::new("pets", "PetCo", "Food for growing pups", "pets").interests(["puppy"]),
+            Ad::new("tax", "Ledger", "Taxes done right", "finance").interests(["accounting"]),
+        ])
+        .await
+        .unwrap();
+    engine
+        .record_like("ana", Post::new("p").with_interests(["dog", "frisbee"]))
+        .await
+        .unwrap();
+    let ads = engine.ads_for("ana", 5).await.unwrap();
+    assert_eq!(ads.len(), 1, "{ads:#?}");
+    let m = &ads[0].matched[0];
+    assert_eq!(
+        (ads[0].ad.id.as_str(), m.interest.as_str()),
+        ("pets", "dog")
+    );
+    assert_eq!((m.ad_term.as_str(), m.kind), ("puppy", MatchKind::Semantic));
+    assert!(m.strength > 0.45 && m.strength < 0.8, "{m:?}");
+}
