@@ -29,6 +29,78 @@ export declare class Captioner {
 /** Turns likes and uploads into decaying interest profiles kept in a store. */
 export declare class Engine {
   /**
+   * Adds (or replaces) ads: an array of ads, or the path of a `.jsonl` or `.csv` file.
+   * Every ad is checked first; one bad ad rejects the batch (`INVALID_INPUT`) and changes
+   * nothing. Resolves to how many were written.
+   */
+  addAds(ads: Array<Ad> | string): Promise<number>
+  /** Every ad that is not removed, by id. */
+  ads(): Promise<Array<Ad>>
+  /** An ad by id (removed ones included, with their status), or `null`. */
+  ad(id: string): Promise<Ad | null>
+  /**
+   * Stops serving an ad until `resumeAd`. Rejects with `NOT_FOUND` for an unknown ad and
+   * `CONFLICT` for a removed one.
+   */
+  pauseAd(id: string): Promise<void>
+  /** Serves a paused ad again. */
+  resumeAd(id: string): Promise<void>
+  /**
+   * Withdraws an ad for good; `false` if there was none or it was already removed. Its
+   * record stays so that reports still know its category.
+   */
+  removeAd(id: string): Promise<boolean>
+  /**
+   * The `k` users (default 10) whose decayed interest profiles are closest (cosine) to the
+   * user's, best first, each with the interests they share. The user is never included.
+   */
+  similarUsers(user: string, k?: number | undefined | null): Promise<Array<SimilarUser>>
+  /**
+   * Up to `k` ads for the user (default 5), best first, each explaining itself: the
+   * interests that matched, how many similar users clicked it, the parts of its score.
+   * Paused, removed, out-of-date, capped, opted-out and excluded ads are left out. Call
+   * `recordImpression` for each ad shown: that is what frequency caps count.
+   */
+  adsFor(user: string, k?: number | undefined | null): Promise<Array<AdMatch>>
+  /**
+   * The users to target, best first (at most `limit`, default 100): for `interests`, users
+   * with those interests; for `ad`, users matching its targeting plus a lookalike of those
+   * who clicked it. Users who opted out of the ad's category are never included.
+   */
+  audience(query: AudienceQuery, limit?: number | undefined | null): Promise<Array<AudienceMember>>
+  /**
+   * How many users `audience` would return, for advertisers. Counts below the engine's
+   * `minAudienceSize` (default 50) reject with code `PRIVACY`.
+   */
+  audienceSize(query: AudienceQuery): Promise<number>
+  /**
+   * Records that the user was shown an ad (what frequency caps count). Replaying an event
+   * id changes nothing (`status: 'duplicate'`).
+   */
+  recordImpression(user: string, ad: string, options?: EventOptions | undefined | null): Promise<EventOutcome>
+  /**
+   * Records that the user clicked an ad: counted in reports, a lookalike signal for similar
+   * users, and the ad's targeting interests gain `clickWeight` in the user's profile.
+   * Replaying an event id changes nothing (`status: 'duplicate'`).
+   */
+  recordClick(user: string, ad: string, options?: EventOptions | undefined | null): Promise<EventOutcome>
+  /** Opts a user out of ads of a category (`optedOut` true, the default) or back in. */
+  setOptOut(user: string, category: string, optedOut?: boolean | undefined | null): Promise<void>
+  /** The categories a user opted out of. */
+  optOuts(user: string): Promise<Array<string>>
+  /**
+   * Impressions, clicks and CTR of ads as typed rows, grouped by any of `category`, `ad`,
+   * `hour`, `day_of_week` and `date` (in `timeZone`, an IANA name, default UTC), over
+   * `start <= at < end`. An unknown dimension or time zone rejects with `INVALID_INPUT`.
+   */
+  clickReport(query?: ReportQuery | undefined | null): Promise<ClickReport>
+  /**
+   * Rebuilds the in-memory similarity index from the store, picking up what other
+   * processes wrote. The engine keeps it current with its own events, so a single process
+   * never needs this.
+   */
+  refreshIndex(): Promise<IndexStats>
+  /**
    * Opens an engine over the store named by `options.store`, with optional models: an
    * LLM for product ideas, a captioner for posts that come as images, an embedder for
    * semantic matching.
@@ -94,6 +166,88 @@ export declare class OpenAiCompatible {
  */
 export declare function __panicForTests(message: string): Promise<void>
 
+/**
+ * An ad: who pays for it, what it shows, where it leads, and whom it is for. Fields marked
+ * optional may be left out when adding; ads read back always carry `interests`,
+ * `excludedCategories` and `status`.
+ */
+export interface Ad {
+  /** Unique id. */
+  id: string
+  /** Who pays for it. */
+  advertiser: string
+  /** Headline. */
+  title: string
+  /** Product category ("surf", "kitchen"): what reports group by and users opt out of. */
+  category: string
+  /** Targeting: the interests or keywords of the people it is for. */
+  interests?: Array<string>
+  /** Never shown to users who clicked ads of these categories. */
+  excludedCategories?: Array<string>
+  /** The picture or video shown. */
+  creativeUrl?: string
+  /** Where a click leads. */
+  landingUrl?: string
+  /** Not served before this time. */
+  start?: Date
+  /** Not served from this time on. */
+  end?: Date
+  /** How often one user may see it. */
+  frequencyCap?: FrequencyCap
+  /** `active` (default), `paused` or `removed`. */
+  status?: 'active' | 'paused' | 'removed'
+}
+
+/** An ad chosen for a user, with why. */
+export interface AdMatch {
+  /** The ad. */
+  ad: Ad
+  /** Total score: `interestScore · interestWeight + lookalikeScore · lookalikeWeight`. */
+  score: number
+  /** How well the user's interests match the ad's targeting (a cosine, 0..1). */
+  interestScore: number
+  /** Share of the user's similar users (by similarity) who clicked the ad, 0..1. */
+  lookalikeScore: number
+  /** The user's interests that matched, strongest contribution first. */
+  matched: Array<MatchedInterest>
+  /** How many of the user's similar users clicked the ad. */
+  similarUsersEngaged: number
+}
+
+/** One user of an audience. */
+export interface AudienceMember {
+  /** The user. */
+  user: string
+  /** How well the user fits, 0..1. */
+  score: number
+  /** The user's interests that put them in the audience (at most 5). */
+  matched: Array<string>
+}
+
+/** Whom an audience is for: give exactly one of `interests` and `ad`. */
+export interface AudienceQuery {
+  /** Users interested in these terms. */
+  interests?: Array<string>
+  /** Users an ad is for: its targeting, plus a lookalike of the users who clicked it. */
+  ad?: string
+}
+
+/** A click report: rows sorted by their dimensions, and totals. */
+export interface ClickReport {
+  /** The dimensions the rows are grouped by. */
+  groupBy: Array<'category' | 'ad' | 'hour' | 'day_of_week' | 'date'>
+  /** The time zone of hours, days and dates. */
+  timeZone: string
+  /** One row per group that had events. */
+  rows: Array<ReportRow>
+  /** All impressions in range. */
+  impressions: number
+  /** All clicks in range. */
+  clicks: number
+  /** Overall click-through rate; absent without impressions. */
+  ctr?: number
+}
+
 /** How to open an engine. */
 export interface EngineOptions {
   /** Store URL: `sqlite:///path/to.db` (embedded, persistent) or `memory://`. */
@@ -113,6 +267,18 @@ export interface EngineOptions {
   clickWeight?: number
   /** Weight an impression adds (default 0). */
   impressionWeight?: number
+  /** Weight of the interest match in an ad's score (default 1). */
+  interestWeight?: number
+  /** Weight of the lookalike signal (similar users who clicked) in an ad's score (default 0.5). */
+  lookalikeWeight?: number
+  /** How many similar users the lookalike signal asks (default 30). */
+  lookalikeNeighbors?: number
+  /** Smallest audience `audienceSize` reports (default 50); smaller ones reject with `PRIVACY`. */
+  minAudienceSize?: number
+  /** Least embedder similarity that counts as a semantic match (default 0.6). */
+  semanticThreshold?: number
+  /** Postings scanned for similar-user candidates (default 20000): recall against latency. */
+  candidateBudget?: number
 }
 
 /** Event details of an unlike. */
@@ -158,8 +324,28 @@ export interface ForgetReport {
   posts: number
   /** Cached captions of the user's images no other post uses. */
   captions: number
+  /** Ad category opt-outs. */
+  optOuts: number
   /** All rows removed. */
   total: number
+}
+
+/** How often one user may see one ad (impressions come from `recordImpression`). */
+export interface FrequencyCap {
+  /** At most this many impressions in any 24 hours. */
+  perDay?: number
+  /** At most this many impressions ever. */
+  lifetime?: number
+}
+
+/** What the in-memory similarity index holds. */
+export interface IndexStats {
+  /** Users with at least one interest. */
+  users: number
+  /** Ads, in any status. */
+  ads: number
+  /** Distinct terms of profiles and targeting. */
+  terms: number
 }
 
 /** One interest of a user, weight decayed to when it was read. */
@@ -192,6 +378,23 @@ export interface LlmOptions {
   maxRetries?: number
   /** Client-side limit on requests per minute. */
   requestsPerMinute?: number
+}
+
+/** One interest of the user that matched one targeting term of an ad. */
+export interface MatchedInterest {
+  /** The user's interest. */
+  interest: string
+  /** The ad's targeting term it matched. */
+  adTerm: string
+  /**
+   * How it matched: the same term, the same lemma, one a word of the other, or close in
+   * meaning (with an embedder).
+   */
+  kind: 'exact' | 'lemma' | 'compound' | 'semantic'
+  /** How strongly, 0..1 (1 for exact). */
+  strength: number
+  /** The interest's share of the user's profile. */
+  weight: number
 }
 
 /** The post and event details of a like or an upload. */
@@ -246,6 +449,48 @@ export interface Recommendation {
   source: 'catalog' | 'llm'
   /** Whether it is a product of the catalog. */
   inCatalog: boolean
+}
+
+/** What a click report covers and how it is grouped. */
+export interface ReportQuery {
+  /** The dimensions, in column order (none: one row of totals). */
+  groupBy?: Array<'category' | 'ad' | 'hour' | 'day_of_week' | 'date'>
+  /** Events at or after this time. */
+  start?: Date
+  /** Events before this time. */
+  end?: Date
+  /** IANA time zone for hours, days and dates (default `UTC`). */
+  timeZone?: string
+}
+
+/** One group of a click report. Only the fields of the query's dimensions are set. */
+export interface ReportRow {
+  /** The ad's category (`(unknown)` for an ad no longer stored). */
+  category?: string
+  /** The ad id. */
+  ad?: string
+  /** Hour of day, 0–23, in the report's time zone. */
+  hour?: number
+  /** Day of week, 0 (Monday) – 6 (Sunday), in the report's time zone. */
+  dayOfWeek?: number
+  /** `YYYY-MM-DD` in the report's time zone. */
+  date?: string
+  /** Impressions recorded. */
+  impressions: number
+  /** Clicks recorded. */
+  clicks: number
+  /** Clicks / impressions; absent without impressions. */
+  ctr?: number
+}
+
+/** Another user whose interests resemble the user's. */
+export interface SimilarUser {
+  /** The other user. */
+  user: string
+  /** Cosine similarity of the two decayed interest profiles, 0..1. */
+  score: number
+  /** The interests both share, largest contribution first (at most 5). */
+  shared: Array<string>
 }
 
 /** The weight one event added to one term (negative for an unlike). */

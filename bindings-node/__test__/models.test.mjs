@@ -43,6 +43,24 @@ test('MiniLM embeddings and semantic recommendations', async () => {
   assert.deepEqual((await engine.recommendProducts('u')).map((r) => r.product.id), ['wetsuit'])
 })
 
+test('semantic ad matches with MiniLM say so', async () => {
+  const dir = process.env.SOCIALLENS_MINILM_DIR
+  assert.ok(dir, 'SOCIALLENS_MINILM_DIR not set: run bash scripts/test.sh')
+  const engine = new Engine({ store: 'memory://' }, null, null, MiniLmEmbedder.fromDir(dir))
+  await engine.addAds([
+    { id: 'kibble', advertiser: 'Paws', title: 'Dog food', category: 'pets', interests: ['dog'] },
+    { id: 'pans', advertiser: 'Chefs', title: 'Pans', category: 'kitchen', interests: ['frying pan'] },
+  ])
+  await engine.recordLike('u', 'p', { interests: ['puppy'] })
+  const [top, ...rest] = await engine.adsFor('u')
+  assert.equal(top.ad.id, 'kibble')
+  assert.deepEqual(rest, [])
+  assert.equal(top.matched[0].interest, 'puppy')
+  assert.equal(top.matched[0].adTerm, 'dog')
+  assert.equal(top.matched[0].kind, 'semantic')
+  assert.ok(top.matched[0].strength >= 0.6 && top.matched[0].strength < 1)
+})
+
 test('hub failures are typed', () => {
   // Nothing listens on port 1: the download fails fast with a MODEL error.
   process.env.HF_ENDPOINT = 'http://127.0.0.1:1'

@@ -4,6 +4,8 @@
 
 #![deny(clippy::all)]
 
+mod ads;
+
 use chrono::{DateTime, TimeZone, Utc};
 use futures::FutureExt;
 use napi::bindgen_prelude::*;
@@ -15,8 +17,8 @@ use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
 /// Builds the JS error for a core error: an `Error` whose `code` is the core's stable code
-/// (`INVALID_INPUT`, `CONFLICT`, `NOT_FOUND`, `CONFIG`, `STORAGE`, `MODEL`, `UNSUPPORTED`,
-/// `INTERNAL`) and whose message carries the cause chain. Must run on the JS thread.
+/// (`INVALID_INPUT`, `CONFLICT`, `NOT_FOUND`, `CONFIG`, `STORAGE`, `MODEL`, `PRIVACY`,
+/// `UNSUPPORTED`, `INTERNAL`) and whose message carries the cause chain. Must run on the JS thread.
 fn js_error(env: &Env, e: core::Error) -> napi::Error {
     let coded = napi::Error::new(e.code(), e.full_message());
     // SAFETY: `env` is the live environment of the JS thread this runs on, and the value
@@ -90,6 +92,18 @@ pub struct EngineOptions {
     pub click_weight: Option<f64>,
     /// Weight an impression adds (default 0).
     pub impression_weight: Option<f64>,
+    /// Weight of the interest match in an ad's score (default 1).
+    pub interest_weight: Option<f64>,
+    /// Weight of the lookalike signal (similar users who clicked) in an ad's score (default 0.5).
+    pub lookalike_weight: Option<f64>,
+    /// How many similar users the lookalike signal asks (default 30).
+    pub lookalike_neighbors: Option<i64>,
+    /// Smallest audience `audienceSize` reports (default 50); smaller ones reject with `PRIVACY`.
+    pub min_audience_size: Option<i64>,
+    /// Least embedder similarity that counts as a semantic match (default 0.6).
+    pub semantic_threshold: Option<f64>,
+    /// Postings scanned for similar-user candidates (default 20000): recall against latency.
+    pub candidate_budget: Option<i64>,
 }
 
 /// The post and event details of a like or an upload.
@@ -188,6 +202,8 @@ pub struct ForgetReport {
     pub posts: i64,
     /// Cached captions of the user's images no other post uses.
     pub captions: i64,
+    /// Ad category opt-outs.
+    pub opt_outs: i64,
     /// All rows removed.
     pub total: i64,
 }
@@ -691,8 +707,19 @@ impl Engine {
                 active_signals: r.active_signals as i64,
                 posts: r.posts as i64,
                 captions: r.captions as i64,
+                opt_outs: r.opt_outs as i64,
             })
         })
+    }
+}
+
+/// A count option: absent, or a whole number that is not negative.
+fn size(name: &str, n: Option<i64>) -> core::Result<Option<usize>> {
+    match n {
+        Some(n) if n < 0 => Err(core::Error::InvalidInput(format!(
+            "{name} must be >= 0, got {n}"
+        ))),
+        n => Ok(n.map(|n| n as usize)),
     }
 }
 
@@ -724,9 +751,28 @@ impl Engine {
             click: options.click_weight.unwrap_or(defaults.click),
             impression: options.impression_weight.unwrap_or(defaults.impression),
         };
+        let ads_defaults = core::ads::AdsConfig::default();
+        let ads_config = core::ads::AdsConfig {
+            interest_weight: options
+                .interest_weight
+                .unwrap_or(ads_defaults.interest_weight),
+            lookalike_weight: options
+                .lookalike_weight
+                .unwrap_or(ads_defaults.lookalike_weight),
+            lookalike_neighbors: size("lookalikeNeighbors", options.lookalike_neighbors)?
+                .unwrap_or(ads_defaults.lookalike_neighbors),
+            min_audience_size: size("minAudienceSize", options.min_audience_size)?
+                .unwrap_or(ads_defaults.min_audience_size),
+            semantic_threshold: options
+                .semantic_threshold
+                .map_or(ads_defaults.semantic_threshold, |t| t as f32),
+            candidate_budget: size("candidateBudget", options.candidate_budget)?
+                .unwrap_or(ads_defaults.candidate_budget),
+        };
         let mut builder = core::Engine::builder()
             .store_url(&options.store)
             .signal_weights(weights)
+            .ads_config(ads_config)
             .decay(decay);
         if let Some(llm) = models.llm {
             builder = builder.shared_llm(llm);
