@@ -1,6 +1,7 @@
 """sociallens: image likes and uploads to user interests, recommendations and ads.
 
 The work happens in a Rust core (``sociallens._native``); this package re-exports it.
+Plotly figures of click reports are in ``sociallens.plots`` (``pip install 'sociallens[plots]'``).
 
 >>> import sociallens
 >>> engine = sociallens.Engine("memory://")
