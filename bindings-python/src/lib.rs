@@ -1,6 +1,9 @@
 //! Python bindings of sociallens: thin wrappers that convert types, release the GIL around
 //! store work, and map core errors to Python exceptions.
 
+mod ads;
+
+use ads::{AdMatch, AudienceMember, IndexStats, PyAd, PyAdsConfig, Report, SimilarUser};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
@@ -64,6 +67,11 @@ const ERROR_CLASSES: &[(&str, &str, &str)] = &[
         "A remote service answered with an error; `status` and `request_id` say which.",
     ),
     ("TimeoutError", "TimeoutError", "A request or the overall deadline ran out."),
+    (
+        "PrivacyError",
+        "PermissionError",
+        "Refused to protect users' privacy, such as an audience size below the minimum.",
+    ),
     // Last: unknown codes map here.
     (
         "InternalError",
@@ -123,6 +131,7 @@ fn class_for(code: &str) -> &'static str {
         "RATE_LIMITED" => "RateLimitError",
         "HTTP" => "HttpError",
         "TIMEOUT" => "TimeoutError",
+        "PRIVACY" => "PrivacyError",
         _ => "InternalError",
     }
 }
@@ -286,7 +295,8 @@ impl From<core::EventOutcome> for EventOutcome {
     }
 }
 
-/// Rows `forget_user` removed, per kind, and their `total`.
+/// Rows `forget_user` removed, per kind (`opt_outs`: ad category opt-outs), and their
+/// `total`.
 #[pyclass(module = "sociallens", frozen, get_all)]
 struct ForgetReport {
     interests: u64,
@@ -294,6 +304,7 @@ struct ForgetReport {
     active_signals: u64,
     posts: u64,
     captions: u64,
+    opt_outs: u64,
     total: u64,
 }
 
@@ -301,8 +312,13 @@ struct ForgetReport {
 impl ForgetReport {
     fn __repr__(&self) -> String {
         format!(
-            "ForgetReport(interests={}, events={}, active_signals={}, posts={}, captions={})",
-            self.interests, self.events, self.active_signals, self.posts, self.captions
+            "ForgetReport(interests={}, events={}, active_signals={}, posts={}, captions={}, opt_outs={})",
+            self.interests,
+            self.events,
+            self.active_signals,
+            self.posts,
+            self.captions,
+            self.opt_outs
         )
     }
 }
@@ -310,13 +326,67 @@ impl ForgetReport {
 // ---------------------------------------------------------------------------------------
 // Engine
 
+/// A clock that moves only when told to, for simulations, backfills and tests: give it to
+/// `Engine(..., clock=...)` and the engine reads "now" from it (decay, ad dates, frequency
+/// caps, default event times). `at` is a datetime or seconds since the epoch.
+#[pyclass(module = "sociallens", frozen, name = "ManualClock")]
+struct PyManualClock {
+    inner: Arc<core::ManualClock>,
+}
+
+#[pymethods]
+impl PyManualClock {
+    #[new]
+    fn new(at: Bound<'_, PyAny>) -> PyResult<Self> {
+        let at = from_time(Some(&at))?.expect("a time was given");
+        Ok(Self {
+            inner: Arc::new(core::ManualClock::new(at)),
+        })
+    }
+
+    /// The clock's time, as a UTC datetime.
+    fn now<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_datetime(py, core::Clock::now(self.inner.as_ref()))
+    }
+
+    /// Moves the clock to `at` (a datetime or epoch seconds), forward or back.
+    fn set(&self, at: Bound<'_, PyAny>) -> PyResult<()> {
+        let at = from_time(Some(&at))?.expect("a time was given");
+        self.inner.set(at);
+        Ok(())
+    }
+
+    /// Moves the clock forward by `by`: a timedelta or seconds (>= 0).
+    fn advance(&self, by: Bound<'_, PyAny>) -> PyResult<()> {
+        let secs: f64 = if by.hasattr("total_seconds")? {
+            by.call_method0("total_seconds")?.extract()?
+        } else {
+            by.extract().map_err(|_| {
+                PyTypeError::new_err("`by` must be a timedelta or a number of seconds")
+            })?
+        };
+        if !(secs.is_finite() && secs >= 0.0) {
+            return Err(to_py_err(core::Error::InvalidInput(format!(
+                "a clock only moves forward by a finite time; got {secs} s (use set())"
+            ))));
+        }
+        self.inner.advance(Duration::from_secs_f64(secs));
+        Ok(())
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!("ManualClock({})", self.now(py)?.str()?))
+    }
+}
+
 /// Turns likes and uploads into decaying interest profiles kept in a store.
 ///
 /// `store` is a URL: `"sqlite:///path/to.db"` (embedded, persistent) or `"memory://"`.
 /// A post's interests are taken from `interests=[...]` when given, else from the store (a
 /// post seen before), else extracted from its caption by `extractor` ("interests", the
-/// default; "textblob"; or "none" to require explicit interests). Every method releases the
-/// GIL while it works.
+/// default; "textblob"; or "none" to require explicit interests). `ads_config` tunes ads
+/// and audiences (see `AdsConfig`); `clock` (a `ManualClock`) replaces the system clock in
+/// simulations and tests. Every method releases the GIL while it works.
 #[pyclass(module = "sociallens", frozen)]
 struct Engine {
     inner: core::Engine,
@@ -633,7 +703,7 @@ fn signal_post(
 #[pymethods]
 impl Engine {
     #[new]
-    #[pyo3(signature = (store, *, captioner=None, extractor="interests", llm=None, embedder=None, llm_cache_ttl=86400.0, half_life_days=30.0, like_weight=1.0, upload_weight=2.0, click_weight=0.5, impression_weight=0.0))]
+    #[pyo3(signature = (store, *, captioner=None, extractor="interests", llm=None, embedder=None, llm_cache_ttl=86400.0, half_life_days=30.0, like_weight=1.0, upload_weight=2.0, click_weight=0.5, impression_weight=0.0, ads_config=None, clock=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         store: &str,
@@ -647,6 +717,8 @@ impl Engine {
         upload_weight: f64,
         click_weight: f64,
         impression_weight: f64,
+        ads_config: Option<PyRef<'_, PyAdsConfig>>,
+        clock: Option<PyRef<'_, PyManualClock>>,
     ) -> PyResult<Self> {
         let decay = match half_life_days {
             None => core::Decay::none(),
@@ -672,6 +744,12 @@ impl Engine {
             .decay(decay);
         if let Some(c) = captioner {
             builder = builder.shared_captioner(c.inner.clone());
+        }
+        if let Some(cfg) = ads_config {
+            builder = builder.ads_config(cfg.to_core());
+        }
+        if let Some(c) = clock {
+            builder = builder.clock(c.inner.clone());
         }
         if let Some(e) = embedder {
             builder = builder.shared_embedder(e.inner.clone());
@@ -843,6 +921,214 @@ impl Engine {
             .collect()
     }
 
+    /// Adds or replaces ads: a list of `Ad`s or dicts (the keys of `Ad`'s constructor), or a
+    /// path to a `.jsonl` or `.csv` file. The whole batch is checked first; one bad ad
+    /// changes nothing. Returns how many were added.
+    fn add_ads(&self, py: Python<'_>, ads: &Bound<'_, PyAny>) -> PyResult<usize> {
+        let source = ads::ads_from_py(ads)?;
+        let engine = self.inner.clone();
+        run(py, async move {
+            match source {
+                ads::AdsSource::Path(p) => engine.add_ads_from_path(p).await,
+                ads::AdsSource::Ads(ads) => engine.add_ads(ads).await,
+            }
+        })
+    }
+
+    /// Every ad that is not removed, by id.
+    fn ads(&self, py: Python<'_>) -> PyResult<Vec<PyAd>> {
+        let engine = self.inner.clone();
+        Ok(run(py, async move { engine.ads().await })?
+            .into_iter()
+            .map(|inner| PyAd { inner })
+            .collect())
+    }
+
+    /// An ad by id (a removed one too, with status "removed"), or None.
+    fn ad(&self, py: Python<'_>, ad_id: String) -> PyResult<Option<PyAd>> {
+        let engine = self.inner.clone();
+        Ok(run(py, async move { engine.ad(&ad_id).await })?.map(|inner| PyAd { inner }))
+    }
+
+    /// Stops serving an ad until `resume_ad`. Raises NotFoundError for an unknown ad and
+    /// ConflictError for a removed one.
+    fn pause_ad(&self, py: Python<'_>, ad_id: String) -> PyResult<()> {
+        let engine = self.inner.clone();
+        run(py, async move { engine.pause_ad(&ad_id).await })
+    }
+
+    /// Serves a paused ad again.
+    fn resume_ad(&self, py: Python<'_>, ad_id: String) -> PyResult<()> {
+        let engine = self.inner.clone();
+        run(py, async move { engine.resume_ad(&ad_id).await })
+    }
+
+    /// Withdraws an ad for good (reports still know its category); False if it was
+    /// already removed or never existed. Adding it again brings it back.
+    fn remove_ad(&self, py: Python<'_>, ad_id: String) -> PyResult<bool> {
+        let engine = self.inner.clone();
+        run(py, async move { engine.remove_ad(&ad_id).await })
+    }
+
+    /// The `k` users whose decayed interest profiles are closest (cosine) to the user's,
+    /// best first, each with the interests they share. Empty for a user without interests.
+    #[pyo3(signature = (user, k=10))]
+    fn similar_users(&self, py: Python<'_>, user: String, k: usize) -> PyResult<Vec<SimilarUser>> {
+        let engine = self.inner.clone();
+        Ok(
+            run(py, async move { engine.similar_users(&user, k).await })?
+                .into_iter()
+                .map(SimilarUser::from)
+                .collect(),
+        )
+    }
+
+    /// Up to `k` ads for the user, best first, each explaining itself (`matched`
+    /// interests, `similar_users_engaged`, score parts). An ad qualifies by matching the
+    /// user's interests (exact, lemma, compound, or semantic with an embedder) or by clicks
+    /// of similar users; it is left out when paused, removed, outside its dates, over its
+    /// frequency cap, in a category the user opted out of, or excluded by a category the
+    /// user clicked. Call `record_impression` for each ad shown: caps count those.
+    #[pyo3(signature = (user, k=5))]
+    fn ads_for(&self, py: Python<'_>, user: String, k: usize) -> PyResult<Vec<AdMatch>> {
+        let engine = self.inner.clone();
+        run(py, async move { engine.ads_for(&user, k).await })?
+            .into_iter()
+            .map(|m| AdMatch::from_core(py, m))
+            .collect()
+    }
+
+    /// The users to target, best first, at most `limit`: give exactly one of `interests`
+    /// (users with those interests, their lemmas or compounds) and `ad` (an ad id: users
+    /// matching its targeting plus a lookalike of those who clicked it, who are left out).
+    /// Users who opted out of the ad's category are never included.
+    #[pyo3(signature = (interests=None, ad=None, limit=100))]
+    fn audience(
+        &self,
+        py: Python<'_>,
+        interests: Option<Vec<String>>,
+        ad: Option<String>,
+        limit: usize,
+    ) -> PyResult<Vec<AudienceMember>> {
+        let query = ads::audience_query(interests, ad)?;
+        let engine = self.inner.clone();
+        Ok(run(py, async move { engine.audience(query, limit).await })?
+            .into_iter()
+            .map(AudienceMember::from)
+            .collect())
+    }
+
+    /// How many users `audience` would return, for advertisers. Below
+    /// `AdsConfig.min_audience_size` (default 50) it raises PrivacyError instead, so that
+    /// no small group can be singled out.
+    #[pyo3(signature = (interests=None, ad=None))]
+    fn audience_size(
+        &self,
+        py: Python<'_>,
+        interests: Option<Vec<String>>,
+        ad: Option<String>,
+    ) -> PyResult<usize> {
+        let query = ads::audience_query(interests, ad)?;
+        let engine = self.inner.clone();
+        run(py, async move { engine.audience_size(query).await })
+    }
+
+    /// Records that `user` was shown ad `ad` (what frequency caps and reports count).
+    /// `event_id` makes retries idempotent; `at` backdates the event.
+    #[pyo3(signature = (user, ad, event_id=None, at=None))]
+    fn record_impression(
+        &self,
+        py: Python<'_>,
+        user: String,
+        ad: String,
+        event_id: Option<String>,
+        at: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<EventOutcome> {
+        let opts = core::EventOptions {
+            id: event_id,
+            at: from_time(at.as_ref())?,
+        };
+        let engine = self.inner.clone();
+        run(py, async move {
+            engine.record_impression_with(&user, &ad, opts).await
+        })
+        .map(Into::into)
+    }
+
+    /// Records that `user` clicked ad `ad`: counted in reports, a lookalike signal for
+    /// similar users, and the ad's targeting interests gain `click_weight` in the user's
+    /// profile. A replayed `event_id` changes nothing (status "duplicate").
+    #[pyo3(signature = (user, ad, event_id=None, at=None))]
+    fn record_click(
+        &self,
+        py: Python<'_>,
+        user: String,
+        ad: String,
+        event_id: Option<String>,
+        at: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<EventOutcome> {
+        let opts = core::EventOptions {
+            id: event_id,
+            at: from_time(at.as_ref())?,
+        };
+        let engine = self.inner.clone();
+        run(py, async move {
+            engine.record_click_with(&user, &ad, opts).await
+        })
+        .map(Into::into)
+    }
+
+    /// Opts `user` out of ads of `category` (or back in with `opted_out=False`): such ads
+    /// are never shown to them and audiences for such ads leave them out.
+    #[pyo3(signature = (user, category, opted_out=true))]
+    fn set_opt_out(
+        &self,
+        py: Python<'_>,
+        user: String,
+        category: String,
+        opted_out: bool,
+    ) -> PyResult<()> {
+        let engine = self.inner.clone();
+        run(py, async move {
+            engine.set_opt_out(&user, &category, opted_out).await
+        })
+    }
+
+    /// The categories `user` opted out of, sorted.
+    fn opt_outs(&self, py: Python<'_>, user: String) -> PyResult<Vec<String>> {
+        let engine = self.inner.clone();
+        run(py, async move { engine.opt_outs(&user).await })
+    }
+
+    /// Impressions, clicks and CTR of ads from the recorded events, grouped by
+    /// `group_by` (any of "category", "ad", "hour", "day_of_week", "date"; empty for one
+    /// row of totals), for events with `start <= at < end` (datetimes or epoch seconds),
+    /// with hours, days and dates in `time_zone` (an IANA name such as
+    /// "America/New_York").
+    #[pyo3(signature = (group_by=None, start=None, end=None, time_zone="UTC"))]
+    fn click_report(
+        &self,
+        py: Python<'_>,
+        group_by: Option<Bound<'_, PyAny>>,
+        start: Option<Bound<'_, PyAny>>,
+        end: Option<Bound<'_, PyAny>>,
+        time_zone: &str,
+    ) -> PyResult<Report> {
+        let default = PyTuple::new(py, ["category", "hour"])?.into_any();
+        let group_by = group_by.unwrap_or(default);
+        let query = ads::report_query(Some(&group_by), start.as_ref(), end.as_ref(), time_zone)?;
+        let engine = self.inner.clone();
+        Ok(run(py, async move { engine.click_report(query).await })?.into())
+    }
+
+    /// Rebuilds the in-memory ads index from the store, picking up what other processes
+    /// wrote (the engine keeps it current with its own events, so one process never needs
+    /// this).
+    fn refresh_index(&self, py: Python<'_>) -> PyResult<IndexStats> {
+        let engine = self.inner.clone();
+        Ok(run(py, async move { engine.refresh_index().await })?.into())
+    }
+
     /// Erases every record of the user from the store.
     fn forget_user(&self, py: Python<'_>, user: String) -> PyResult<ForgetReport> {
         let engine = self.inner.clone();
@@ -854,6 +1140,7 @@ impl Engine {
             active_signals: r.active_signals,
             posts: r.posts,
             captions: r.captions,
+            opt_outs: r.opt_outs,
         })
     }
 }
@@ -892,6 +1179,7 @@ fn _raise_for_tests(code: &str) -> PyResult<()> {
             request_id: Some("req-1".into()),
         },
         "TIMEOUT" => core::Error::Timeout("deadline".into()),
+        "PRIVACY" => core::Error::Privacy("too few".into()),
         "NOT_FOUND" => core::Error::NotFound {
             what: "post",
             id: "p".into(),
@@ -933,6 +1221,16 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyMiniLm>()?;
     m.add_class::<Product>()?;
     m.add_class::<Recommendation>()?;
+    m.add_class::<PyManualClock>()?;
+    m.add_class::<PyAdsConfig>()?;
+    m.add_class::<PyAd>()?;
+    m.add_class::<AdMatch>()?;
+    m.add_class::<ads::MatchedInterest>()?;
+    m.add_class::<SimilarUser>()?;
+    m.add_class::<AudienceMember>()?;
+    m.add_class::<IndexStats>()?;
+    m.add_class::<Report>()?;
+    m.add_class::<ads::ReportRow>()?;
     m.add_function(wrap_pyfunction!(_panic_for_tests, m)?)?;
     m.add_function(wrap_pyfunction!(_raise_for_tests, m)?)?;
     m.add_function(wrap_pyfunction!(extract_interests, m)?)?;

@@ -81,6 +81,7 @@ def test_panic_becomes_internal_error_and_engine_still_works(engine):
         ("TIMEOUT", sociallens.TimeoutError, TimeoutError),
         ("NOT_FOUND", sociallens.NotFoundError, LookupError),
         ("STORAGE", sociallens.StorageError, OSError),
+        ("PRIVACY", sociallens.PrivacyError, PermissionError),
     ],
 )
 def test_every_code_maps_to_its_class(code, cls, base):

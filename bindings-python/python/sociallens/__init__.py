@@ -1,6 +1,7 @@
 """sociallens: image likes and uploads to user interests, recommendations and ads.
 
 The work happens in a Rust core (``sociallens._native``); this package re-exports it.
+Plotly figures of click reports are in ``sociallens.plots`` (``pip install 'sociallens[plots]'``).
 
 >>> import sociallens
 >>> engine = sociallens.Engine("memory://")
@@ -12,6 +13,10 @@ The work happens in a Rust core (``sociallens._native``); this package re-export
 """
 
 from ._native import (
+    Ad,
+    AdMatch,
+    AdsConfig,
+    AudienceMember,
     Captioner,
     ConfigError,
     ConflictError,
@@ -19,16 +24,23 @@ from ._native import (
     EventOutcome,
     ForgetReport,
     HttpError,
+    IndexStats,
     Interest,
     InternalError,
     InvalidInputError,
+    ManualClock,
+    MatchedInterest,
     MiniLmEmbedder,
     ModelError,
-    RateLimitError,
-    Recommendation,
     NotFoundError,
     OpenAiCompatible,
+    PrivacyError,
     Product,
+    RateLimitError,
+    Recommendation,
+    Report,
+    ReportRow,
+    SimilarUser,
     SocialLensError,
     StorageError,
     TimeoutError,
@@ -38,6 +50,10 @@ from ._native import (
 )
 
 __all__ = [
+    "Ad",
+    "AdMatch",
+    "AdsConfig",
+    "AudienceMember",
     "Captioner",
     "ConfigError",
     "ConflictError",
@@ -45,16 +61,23 @@ __all__ = [
     "EventOutcome",
     "ForgetReport",
     "HttpError",
+    "IndexStats",
     "Interest",
     "InternalError",
     "InvalidInputError",
+    "ManualClock",
+    "MatchedInterest",
     "MiniLmEmbedder",
     "ModelError",
-    "RateLimitError",
-    "Recommendation",
     "NotFoundError",
     "OpenAiCompatible",
+    "PrivacyError",
     "Product",
+    "RateLimitError",
+    "Recommendation",
+    "Report",
+    "ReportRow",
+    "SimilarUser",
     "SocialLensError",
     "StorageError",
     "TimeoutError",
