@@ -279,6 +279,8 @@ export interface EngineOptions {
   semanticThreshold?: number
   /** Postings scanned for similar-user candidates (default 20000): recall against latency. */
   candidateBudget?: number
+  /** Least cosine a user needs to belong to an audience (default 0.05). */
+  audienceMinScore?: number
 }
 
 /** Event details of an unlike. */

@@ -844,6 +844,20 @@ pub async fn audiences_respect_opt_outs_and_the_minimum(h: &dyn Harness) {
         .record_like("cook", Post::new("c").with_interests(["kitchen", "pan"]))
         .await
         .unwrap();
+    // A surfer of long ago: the wave has decayed to nothing against today's cats, and
+    // `audience_min_score` keeps them out.
+    engine
+        .record_like_with(
+            "faded",
+            Post::new("old").with_interests(["wave"]),
+            EventOptions::id("faded-1").at(T0.minus(Duration::from_secs(400 * 86_400))),
+        )
+        .await
+        .unwrap();
+    engine
+        .record_upload("faded", Post::new("cats").with_interests(["cat"]))
+        .await
+        .unwrap();
     let who = engine
         .audience(AudienceQuery::interests(["surfboards", "wave"]), 100)
         .await

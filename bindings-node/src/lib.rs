@@ -104,6 +104,8 @@ pub struct EngineOptions {
     pub semantic_threshold: Option<f64>,
     /// Postings scanned for similar-user candidates (default 20000): recall against latency.
     pub candidate_budget: Option<i64>,
+    /// Least cosine a user needs to belong to an audience (default 0.05).
+    pub audience_min_score: Option<f64>,
 }
 
 /// The post and event details of a like or an upload.
@@ -768,6 +770,9 @@ impl Engine {
                 .map_or(ads_defaults.semantic_threshold, |t| t as f32),
             candidate_budget: size("candidateBudget", options.candidate_budget)?
                 .unwrap_or(ads_defaults.candidate_budget),
+            audience_min_score: options
+                .audience_min_score
+                .unwrap_or(ads_defaults.audience_min_score),
         };
         let mut builder = core::Engine::builder()
             .store_url(&options.store)

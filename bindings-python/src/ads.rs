@@ -22,7 +22,8 @@ fn invalid(message: String) -> PyErr {
 /// `lookalike_neighbors` is how many similar users the lookalike signal asks;
 /// `min_audience_size` is the smallest audience `audience_size` reports (smaller ones raise
 /// `PrivacyError`); `semantic_threshold` is the least embedder similarity that counts as a
-/// semantic match; `candidate_budget` trades recall of `similar_users` for speed.
+/// semantic match; `candidate_budget` trades recall of `similar_users` for speed;
+/// `audience_min_score` is the least cosine a user needs to belong to an audience.
 #[pyclass(module = "sociallens", frozen, get_all, name = "AdsConfig")]
 pub(crate) struct PyAdsConfig {
     interest_weight: f64,
@@ -31,12 +32,13 @@ pub(crate) struct PyAdsConfig {
     min_audience_size: usize,
     semantic_threshold: f32,
     candidate_budget: usize,
+    audience_min_score: f64,
 }
 
 #[pymethods]
 impl PyAdsConfig {
     #[new]
-    #[pyo3(signature = (*, interest_weight=1.0, lookalike_weight=0.5, lookalike_neighbors=30, min_audience_size=50, semantic_threshold=0.6, candidate_budget=20000))]
+    #[pyo3(signature = (*, interest_weight=1.0, lookalike_weight=0.5, lookalike_neighbors=30, min_audience_size=50, semantic_threshold=0.6, candidate_budget=20000, audience_min_score=0.05))]
     fn new(
         interest_weight: f64,
         lookalike_weight: f64,
@@ -44,6 +46,7 @@ impl PyAdsConfig {
         min_audience_size: usize,
         semantic_threshold: f32,
         candidate_budget: usize,
+        audience_min_score: f64,
     ) -> PyResult<Self> {
         let cfg = core::ads::AdsConfig {
             interest_weight,
@@ -52,6 +55,7 @@ impl PyAdsConfig {
             min_audience_size,
             semantic_threshold,
             candidate_budget,
+            audience_min_score,
         };
         cfg.validate().map_err(to_py_err)?;
         Ok(Self {
@@ -61,18 +65,20 @@ impl PyAdsConfig {
             min_audience_size,
             semantic_threshold,
             candidate_budget,
+            audience_min_score,
         })
     }
 
     fn __repr__(&self) -> String {
         format!(
-            "AdsConfig(interest_weight={}, lookalike_weight={}, lookalike_neighbors={}, min_audience_size={}, semantic_threshold={}, candidate_budget={})",
+            "AdsConfig(interest_weight={}, lookalike_weight={}, lookalike_neighbors={}, min_audience_size={}, semantic_threshold={}, candidate_budget={}, audience_min_score={})",
             self.interest_weight,
             self.lookalike_weight,
             self.lookalike_neighbors,
             self.min_audience_size,
             self.semantic_threshold,
-            self.candidate_budget
+            self.candidate_budget,
+            self.audience_min_score
         )
     }
 }
@@ -86,6 +92,7 @@ impl PyAdsConfig {
             min_audience_size: self.min_audience_size,
             semantic_threshold: self.semantic_threshold,
             candidate_budget: self.candidate_budget,
+            audience_min_score: self.audience_min_score,
         }
     }
 }

@@ -162,6 +162,7 @@ class AdsConfig:
         min_audience_size: int = 50,
         semantic_threshold: float = 0.6,
         candidate_budget: int = 20000,
+        audience_min_score: float = 0.05,
     ) -> None: ...
     @property
     def interest_weight(self) -> float: ...
@@ -175,6 +176,8 @@ class AdsConfig:
     def semantic_threshold(self) -> float: ...
     @property
     def candidate_budget(self) -> int: ...
+    @property
+    def audience_min_score(self) -> float: ...
 
 AdStatus = Literal["active", "paused", "removed"]
 

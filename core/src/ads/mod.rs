@@ -506,6 +506,9 @@ pub struct AdsConfig {
     /// Postings scanned when generating similar-user candidates (default 20,000): the
     /// recall/latency trade-off of [`Engine::similar_users`](crate::Engine::similar_users).
     pub candidate_budget: usize,
+    /// Least cosine a user needs to belong to an audience (default 0.05): keeps out users
+    /// whose only overlap with the query is a faint or long-decayed interest.
+    pub audience_min_score: f64,
 }
 
 impl Default for AdsConfig {
@@ -517,6 +520,7 @@ impl Default for AdsConfig {
             min_audience_size: 50,
             semantic_threshold: 0.6,
             candidate_budget: 20_000,
+            audience_min_score: 0.05,
         }
     }
 }
@@ -528,6 +532,7 @@ impl AdsConfig {
             ("interest_weight", self.interest_weight),
             ("lookalike_weight", self.lookalike_weight),
             ("semantic_threshold", f64::from(self.semantic_threshold)),
+            ("audience_min_score", self.audience_min_score),
         ] {
             if !w.is_finite() || w < 0.0 {
                 return Err(Error::invalid(format!(

@@ -500,9 +500,11 @@ impl Engine {
             return Ok((Vec::new(), 0));
         };
         let seed_set: HashSet<u32> = seeds.iter().copied().collect();
-        let all = ix.audience(&q, |u| {
+        let min_score = self.inner.ads_config.audience_min_score as f32;
+        let mut all = ix.audience(&q, |u| {
             seed_set.contains(&u) || opted_out.contains(ix.user_id(u))
         });
+        all.retain(|s| s.1 >= min_score);
         let total = all.len();
         let members = all
             .into_iter()
