@@ -134,7 +134,8 @@ def main():
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--reps8", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--keep", type=pathlib.Path, help="write the checkpoint here and keep it")
+    ap.add_argument("--keep", type=pathlib.Path, help="write the checkpoint here and keep it; "
+                    "a checkpoint already there is reused")
     ap.add_argument("--hf-worker", type=pathlib.Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.hf_worker:
@@ -153,13 +154,16 @@ def main():
         model_dir = pathlib.Path(tmp.name)
     try:
         t = time.perf_counter()
-        # In a child too, so that the random init does not count in anybody's peak RSS.
-        subprocess.run([sys.executable, "-c",
-                        "import pathlib, sys; sys.path.insert(0, sys.argv[1]); "
-                        "import caption_vs_transformers as b; b.build_checkpoint(pathlib.Path(sys.argv[2]))",
-                        str(pathlib.Path(__file__).parent), str(model_dir)], check=True)
+        if (model_dir / "model.safetensors").is_file() and (model_dir / "merges.txt").is_file():
+            print(f"checkpoint: reusing {model_dir}")
+        else:
+            # In a child too, so that the random init does not count in anybody's peak RSS.
+            subprocess.run([sys.executable, "-c",
+                            "import pathlib, sys; sys.path.insert(0, sys.argv[1]); "
+                            "import caption_vs_transformers as b; b.build_checkpoint(pathlib.Path(sys.argv[2]))",
+                            str(pathlib.Path(__file__).parent), str(model_dir)], check=True)
         size = (model_dir / "model.safetensors").stat().st_size
-        print(f"checkpoint: {size / 1e6:.0f} MB model.safetensors, written in {time.perf_counter() - t:.1f} s")
+        print(f"checkpoint: {size / 1e6:.0f} MB model.safetensors, ready in {time.perf_counter() - t:.1f} s")
         reps = ["--reps", str(args.reps), "--reps8", str(args.reps8), "--threads", str(args.threads)]
         hf = run_child([sys.executable, __file__, "--hf-worker", str(model_dir)] + reps)
         hf_ru = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -171,6 +175,7 @@ def main():
         if tmp:
             tmp.cleanup()
 
+    print(f"sociallens: {binary}")
     print(f"torch {hf['torch']}, {args.threads} threads each; nproc {os.cpu_count()}; "
           f"load average (1/5/15 min) before: {' '.join(f'{x:.2f}' for x in load_before)}, "
           f"after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")

@@ -1,16 +1,32 @@
-//! The main job, for now: records the likes, uploads and unlikes of `data/likes.jsonl` into an
-//! embedded SQLite file and prints each user's interests.
+//! The main job: captions photos with ViT-GPT2, extracts each caption's interests, records the
+//! likes and uploads into an embedded SQLite file and prints each user's interests.
 //!
 //! ```sh
-//! cargo run -p sociallens-examples --example quickstart -- [path/to/sociallens.db]
+//! cargo run -p sociallens-examples --example quickstart                  # the sample photos
+//! cargo run -p sociallens-examples --example quickstart -- a.jpg b.png   # your photos
+//! cargo run -p sociallens-examples --example quickstart -- --model-dir DIR [PHOTO...]
 //! ```
 //!
-//! Each line is one event; `days_ago` backdates it so the decay shows. The engine extracts
-//! each caption's interests (lemmas, compounds, no filler); a post liked again needs only its
-//! id. Pass captions only: image captioning plugs in through the `Captioner` trait.
+//! Options: `--model-dir DIR` loads the model from a local folder (offline); `--db PATH`
+//! chooses the SQLite file (default `target/sociallens-demo.db`, or
+//! `target/sociallens-demo-captioned.db` when a model captions the photos).
+//!
+//! Without `--model-dir`, the first run downloads `nlpconnect/vit-gpt2-image-captioning`
+//! (about 1 GB: the weights, the configs and the tokenizer) into the Hugging Face cache, with a
+//! progress bar; later runs load it from there. If the model cannot be had (no network), the
+//! job says so and goes on with the captions shipped in `data/likes.jsonl`.
+//!
+//! Without photos on the command line it replays `data/likes.jsonl`: likes, uploads and
+//! unlikes of four users, three of them with a sample photo from `data/photos/`. `days_ago`
+//! backdates each event so the decay shows; event ids come from the file, so running it twice
+//! changes nothing.
 
 use serde::Deserialize;
-use sociallens::{days, Engine, EventOptions, Post, SqliteStore};
+use sociallens::{days, Engine, EventOptions, Post, SqliteStore, VitGpt2};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+const MODEL: &str = "nlpconnect/vit-gpt2-image-captioning";
 
 #[derive(Deserialize)]
 struct Line {
@@ -18,45 +34,166 @@ struct Line {
     event: String,
     post: String,
     days_ago: f64,
+    /// A sample photo (relative to `data/`), captioned by the model when there is one.
+    image: Option<String>,
+    /// The caption to use when there is no model (or no photo).
     caption: Option<String>,
+}
+
+#[derive(Default)]
+struct Args {
+    photos: Vec<PathBuf>,
+    model_dir: Option<PathBuf>,
+    db: Option<String>,
+}
+
+const USAGE: &str = "usage: quickstart [--model-dir DIR] [--db PATH] [PHOTO...]";
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args::default();
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--model-dir" => {
+                args.model_dir = Some(it.next().ok_or("--model-dir needs a folder")?.into())
+            }
+            "--db" => args.db = Some(it.next().ok_or("--db needs a path")?),
+            "-h" | "--help" => return Err(USAGE.into()),
+            s if s.starts_with("--") => return Err(format!("unknown option {s}\n{USAGE}")),
+            _ => args.photos.push(a.into()),
+        }
+    }
+    Ok(args)
+}
+
+/// The captioner, or why there is none.
+fn load_captioner(model_dir: Option<&Path>) -> Result<VitGpt2, String> {
+    let t = Instant::now();
+    let model = match model_dir {
+        Some(dir) => {
+            println!("Loading the captioning model from {}", dir.display());
+            VitGpt2::from_dir(dir)
+        }
+        None => {
+            println!(
+                "Loading {MODEL}: the first run downloads about 1 GB (weights, configs, \
+                 tokenizer) into the Hugging Face cache; later runs read it from there."
+            );
+            VitGpt2::from_hub(MODEL)
+        }
+    }
+    .map_err(|e| e.to_string())?;
+    println!("Model ready in {:.1} s.\n", t.elapsed().as_secs_f64());
+    Ok(model)
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let db = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "target/sociallens-demo.db".to_string());
-    if let Some(dir) = std::path::Path::new(&db).parent() {
+    let args = parse_args()?;
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
+    let photos = args
+        .photos
+        .iter()
+        .map(|p| {
+            std::fs::read(p)
+                .map(|b| (p, b))
+                .map_err(|e| format!("{}: {e}", p.display()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+
+    let captioner = match load_captioner(args.model_dir.as_deref()) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            println!("Captioning is not available: {e}");
+            if args.model_dir.is_none() {
+                println!(
+                    "(Could not download the model. Copy a model folder here and pass \
+                     --model-dir DIR, or set HF_ENDPOINT to a mirror.)"
+                );
+            }
+            if args.photos.is_empty() {
+                println!("Going on with the captions shipped in examples/data/likes.jsonl.\n");
+            }
+            None
+        }
+    };
+    if !args.photos.is_empty() && captioner.is_none() {
+        return Err("no captioning model: the photos cannot be captioned".into());
+    }
+
+    let db = args.db.clone().unwrap_or_else(|| {
+        if captioner.is_some() {
+            "target/sociallens-demo-captioned.db".into()
+        } else {
+            "target/sociallens-demo.db".into()
+        }
+    });
+    if let Some(dir) = Path::new(&db).parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let engine = Engine::builder().store(SqliteStore::open(&db)?).build()?;
+    let with_model = captioner.is_some();
+    let mut builder = Engine::builder().store(SqliteStore::open(&db)?);
+    if let Some(c) = captioner {
+        builder = builder.captioner(c);
+    }
+    let engine = builder.build()?;
     let now = engine.now();
-
-    let data = include_str!("data/likes.jsonl");
     let mut users = Vec::new();
-    for (n, raw) in data.lines().enumerate() {
-        let line: Line = serde_json::from_str(raw)?;
-        // Event ids from the file: running the example twice changes nothing.
-        let opts = EventOptions::id(format!("demo-{n}")).at(now.minus(days(line.days_ago)));
-        let mut post = Post::new(&line.post);
-        post.caption = line.caption;
-        let outcome = match line.event.as_str() {
-            "like" => engine.record_like_with(&line.user, post, opts).await?,
-            "upload" => engine.record_upload_with(&line.user, post, opts).await?,
-            "unlike" => engine.unlike_with(&line.user, &line.post, opts).await?,
-            other => return Err(format!("line {}: unknown event {other:?}", n + 1).into()),
-        };
-        println!(
-            "{:>6} {:<5} {:<4} {:<15} {:<48} -> {}",
-            line.event,
-            line.user,
-            line.post,
-            outcome.status.as_str(),
-            outcome.caption.unwrap_or_default(),
-            outcome.interests.join(", ")
-        );
-        if !users.contains(&line.user) {
-            users.push(line.user);
+
+    if !args.photos.is_empty() {
+        // Your photos, uploaded by "you"; the event id is the image hash, so a rerun is a no-op.
+        for (path, bytes) in photos {
+            let hash = sociallens::caption::image_sha256(&bytes);
+            let post = Post::new(format!("photo-{}", &hash[..16])).with_image(bytes);
+            let t = Instant::now();
+            let out = engine
+                .record_upload_with("you", post, EventOptions::id(format!("upload-{hash}")))
+                .await?;
+            println!("{}", path.display());
+            println!(
+                "  caption:   {}  ({:.2} s)",
+                out.caption.unwrap_or_default(),
+                t.elapsed().as_secs_f64()
+            );
+            println!("  interests: {}", out.interests.join(", "));
+        }
+        users.push("you".to_string());
+    } else {
+        let text = std::fs::read_to_string(data.join("likes.jsonl"))?;
+        for (n, raw) in text.lines().enumerate() {
+            let line: Line = serde_json::from_str(raw)?;
+            // Event ids from the file: running the example twice changes nothing.
+            let opts = EventOptions::id(format!("demo-{n}")).at(now.minus(days(line.days_ago)));
+            let mut post = Post::new(&line.post);
+            let mut source = "";
+            match (&line.image, with_model) {
+                (Some(image), true) => {
+                    post = post.with_image(std::fs::read(data.join(image))?);
+                    source = image;
+                }
+                _ => post.caption = line.caption,
+            }
+            let outcome = match line.event.as_str() {
+                "like" => engine.record_like_with(&line.user, post, opts).await?,
+                "upload" => engine.record_upload_with(&line.user, post, opts).await?,
+                "unlike" => engine.unlike_with(&line.user, &line.post, opts).await?,
+                other => return Err(format!("line {}: unknown event {other:?}", n + 1).into()),
+            };
+            println!(
+                "{:>6} {:<5} {:<4} {:<15} {:<48} -> {}",
+                line.event,
+                line.user,
+                line.post,
+                outcome.status.as_str(),
+                outcome.caption.unwrap_or_default(),
+                outcome.interests.join(", ")
+            );
+            if !source.is_empty() {
+                println!("{:>37}(captioned from data/{source})", "");
+            }
+            if !users.contains(&line.user) {
+                users.push(line.user);
+            }
         }
     }
 

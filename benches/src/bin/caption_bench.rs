@@ -71,6 +71,29 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         base.with_generation(g)
     };
     let all: Vec<&[u8]> = images.iter().map(|v| v.as_slice()).collect();
+    // CAPTION_BENCH_ONLY=CASE runs just that case, `reps` times, for profiling.
+    if let Ok(case) = std::env::var("CAPTION_BENCH_ONLY") {
+        let pv = base.pixel_values(if case.ends_with("b8") {
+            &all
+        } else {
+            &all[..1]
+        })?;
+        let beams = if case.starts_with("greedy") { 1 } else { 4 };
+        let model = with(beams, base)?;
+        let t = Instant::now();
+        for _ in 0..reps.max(1) {
+            if case.starts_with("encoder") {
+                model.model().encode(&pv)?;
+            } else {
+                model.generate_ids(&pv)?;
+            }
+        }
+        println!(
+            "{{\"{case}\": {}}}",
+            t.elapsed().as_secs_f64() / reps.max(1) as f64
+        );
+        return Ok(());
+    }
     let (pre8_s, pv8) = best(reps8, false, || base.pixel_values(&all))?;
     let pv1 = base.pixel_values(&all[..1])?;
     let (enc1, _) = best(reps, true, || base.model().encode(&pv1))?;

@@ -16,6 +16,7 @@ pub mod preprocess;
 pub mod tokenizer;
 pub mod vit;
 mod vit_gpt2;
+mod weights;
 
 pub use decode::{decode_rgb, DecodeOptions, ImageLimits, RgbImage};
 pub use generate::{EarlyStopping, GenerationConfig};

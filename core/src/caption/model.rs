@@ -54,7 +54,7 @@ pub(crate) fn model_err(e: candle_core::Error) -> Error {
 /// Which weight file to read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WeightFormat {
-    /// `model.safetensors` (memory-mapped).
+    /// `model.safetensors` (read tensor by tensor).
     Safetensors,
     /// `pytorch_model.bin` (a PyTorch pickle).
     PytorchBin,
@@ -84,10 +84,10 @@ pub fn var_builder(
     device: &Device,
 ) -> Result<VarBuilder<'static>> {
     let vb = match format {
-        // SAFETY: the mapping is only read; model files are not rewritten while loaded.
-        WeightFormat::Safetensors => unsafe {
-            VarBuilder::from_mmaped_safetensors(&[path], DType::F32, device)
-        },
+        // Tensor by tensor with positioned reads: the file is never resident beside the model.
+        WeightFormat::Safetensors => super::weights::SafetensorsFile::open(path)
+            .map(|f| VarBuilder::from_backend(Box::new(f), DType::F32, device.clone())),
+        // candle reads a pickle's tensors one by one from the zip, without mapping it.
         WeightFormat::PytorchBin => VarBuilder::from_pth(path, DType::F32, device),
     };
     vb.map_err(|e| Error::Model(format!("cannot read {}: {e}", path.display())))

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use candle_core::{Device, Tensor};
 use std::path::Path;
 
-/// ViT-GPT2 image captioning on the CPU, with the reference's settings
+/// ViT-GPT2 image captioning (on the CPU unless a `cuda`/`metal` feature finds a GPU), with the reference's settings
 /// (`max_length=16`, `num_beams=4`) unless changed with [`VitGpt2::with_generation`].
 ///
 /// A model directory holds `config.json`, `model.safetensors` or `pytorch_model.bin`,
@@ -74,8 +74,29 @@ impl VitGpt2 {
         super::hub::load(repo, options)
     }
 
+    /// Like [`Self::from_dir`] on a given device (e.g. `Device::new_cuda(1)` with the `cuda`
+    /// feature). The default is the first GPU of an enabled `cuda`/`metal` feature, else the
+    /// CPU.
+    pub fn from_dir_on(dir: impl AsRef<Path>, device: Device) -> Result<Self> {
+        let dir = dir.as_ref();
+        let format = WeightFormat::detect(dir).ok_or_else(|| {
+            Error::Model(format!(
+                "{} holds neither model.safetensors nor pytorch_model.bin",
+                dir.display()
+            ))
+        })?;
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| dir.display().to_string());
+        Self::load_on(dir, format, name, device)
+    }
+
     pub(crate) fn load(dir: &Path, format: WeightFormat, name: String) -> Result<Self> {
-        let device = Device::Cpu;
+        Self::load_on(dir, format, name, default_device())
+    }
+
+    fn load_on(dir: &Path, format: WeightFormat, name: String, device: Device) -> Result<Self> {
         let model = VisionEncoderDecoder::from_dir_with(dir, format, &device)?;
         let processor = PreprocessorConfig::from_file(&dir.join("preprocessor_config.json"))?;
         let (w, h) = processor.width_height();
@@ -163,6 +184,19 @@ impl VitGpt2 {
     pub fn generate_ids(&self, pixel_values: &Tensor) -> Result<Vec<Ids>> {
         generate(&self.model, pixel_values, &self.generation)
     }
+}
+
+/// The first GPU of an enabled `cuda` or `metal` feature, else the CPU.
+fn default_device() -> Device {
+    #[cfg(feature = "cuda")]
+    if let Ok(d) = Device::new_cuda(0) {
+        return d;
+    }
+    #[cfg(feature = "metal")]
+    if let Ok(d) = Device::new_metal(0) {
+        return d;
+    }
+    Device::Cpu
 }
 
 fn read(path: &Path) -> Result<String> {
