@@ -1,5 +1,6 @@
 //! The main job: captions photos with ViT-GPT2, extracts each caption's interests, records the
-//! likes and uploads into an embedded SQLite file and prints each user's interests.
+//! likes and uploads into an embedded SQLite file, prints each user's interests, then each
+//! user's most similar users and the ads of `data/ads.jsonl` picked for them, with why.
 //!
 //! ```sh
 //! cargo run -p sociallens-examples --example quickstart                  # the sample photos
@@ -205,6 +206,38 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .map(|i| format!("{} {:.2}", i.term, i.weight))
             .collect();
         println!("  {user:<5} {}", list.join(", "));
+    }
+
+    // Ads for users with similar interests, each explained by what matched.
+    engine.add_ads_from_path(data.join("ads.jsonl")).await?;
+    println!("\nSimilar users and ads (from data/ads.jsonl):");
+    for user in &users {
+        let peers: Vec<String> = engine
+            .similar_users(user, 2)
+            .await?
+            .iter()
+            .map(|p| format!("{} {:.2} ({})", p.user, p.score, p.shared.join(", ")))
+            .collect();
+        let peers = if peers.is_empty() {
+            "(nobody shares an interest)".to_string()
+        } else {
+            peers.join("; ")
+        };
+        println!("  {user:<5} similar: {peers}");
+        for m in engine.ads_for(user, 2).await? {
+            let why: Vec<String> = m
+                .matched
+                .iter()
+                .map(|x| format!("{} ~ {} ({})", x.interest, x.ad_term, x.kind.as_str()))
+                .collect();
+            println!(
+                "        ad {:<11} {:.2}  {:<30} because {}",
+                m.ad.id,
+                m.score,
+                m.ad.title,
+                why.join(", ")
+            );
+        }
     }
     Ok(())
 }
