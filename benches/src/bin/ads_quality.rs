@@ -22,12 +22,15 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Instant;
 
+/// An ad's title and targeting terms.
+type AdSpec = (&'static str, &'static [&'static str]);
+
 /// One taste group: its captions, its two ad categories and its ads' targeting.
 struct Group {
     name: &'static str,
     captions: &'static [&'static str],
-    /// (category, [(ad title, targeting terms)])
-    ads: [(&'static str, [(&'static str, &'static [&'static str]); 2]); 2],
+    /// (category, its two ads)
+    ads: [(&'static str, [AdSpec; 2]); 2],
 }
 
 const GROUPS: &[Group] = &[

@@ -667,7 +667,7 @@ impl World {
             return Vec::new();
         }
         (0..rng.range(1, 3))
-            .filter_map(|_| {
+            .map(|_| {
                 let t = topics[rng.below(topics.len())];
                 let ad = if rng.unit() < 0.85 && !by_topic[t].is_empty() {
                     by_topic[t][rng.below(by_topic[t].len())]
@@ -675,7 +675,7 @@ impl World {
                     rng.below(ads)
                 };
                 let at = self.now.as_millis() - rng.below((7 * DAY_MS) as usize) as i64;
-                Some((ad, Timestamp::from_millis(at)))
+                (ad, Timestamp::from_millis(at))
             })
             .collect()
     }
