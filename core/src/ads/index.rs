@@ -89,12 +89,12 @@ impl Postings {
         self.tail.len() > 256.max(self.sorted.len() / 8) || self.stale * 4 > self.len()
     }
 
-    fn compact(&mut self, users: &[UserSlot]) {
+    fn compact(&mut self, versions: &[u32]) {
         let mut all: Vec<Posting> = self
             .sorted
             .drain(..)
             .chain(self.tail.drain(..))
-            .filter(|p| users[p.user as usize].version == p.version)
+            .filter(|p| versions[p.user as usize] == p.version)
             .collect();
         all.sort_unstable_by(|a, b| b.weight.total_cmp(&a.weight).then(a.user.cmp(&b.user)));
         self.sorted = all;
@@ -146,6 +146,9 @@ thread_local! {
 pub(crate) struct Index {
     pub vocab: Vocab,
     users: Vec<UserSlot>,
+    /// Each user slot's version (as in [`UserSlot`]), dense: the candidate walk checks one
+    /// per posting, and a slot is too large to keep in cache at a million users.
+    versions: Vec<u32>,
     user_ids: HashMap<UserId, u32>,
     postings: Vec<Postings>,
     ads: Vec<AdSlot>,
@@ -222,6 +225,7 @@ impl Index {
             version: 0,
             clicks: Vec::new(),
         });
+        self.versions.push(0);
         self.user_ids.insert(user.clone(), s);
         s
     }
@@ -246,6 +250,7 @@ impl Index {
         let u = &mut self.users[slot as usize];
         u.version = u.version.wrapping_add(1);
         let version = u.version;
+        self.versions[slot as usize] = version;
         if self.postings.len() < self.vocab.len() {
             self.postings
                 .resize_with(self.vocab.len(), Postings::default);
@@ -265,7 +270,7 @@ impl Index {
         u.at = at;
         for t in touched {
             if compact && self.postings[t as usize].needs_compaction() {
-                self.postings[t as usize].compact(&self.users);
+                self.postings[t as usize].compact(&self.versions);
             }
         }
     }
@@ -286,7 +291,7 @@ impl Index {
                 .resize_with(self.vocab.len(), Postings::default);
         }
         for p in &mut self.postings {
-            p.compact(&self.users);
+            p.compact(&self.versions);
         }
     }
 
@@ -423,8 +428,16 @@ impl Index {
                     Some(b) => ((b as f32 * qw * qw / total) as usize).max(64),
                     None => usize::MAX,
                 };
-                for p in list.sorted.iter().take(head).chain(list.tail.iter()) {
-                    if self.users[p.user as usize].version != p.version {
+                // Tail postings count when they would rank within the head had the list
+                // been compacted: a long list's tail can hold thousands of recent changes,
+                // and walking them all made the walk cost grow with the update rate.
+                let cut = match list.sorted.get(head.saturating_sub(1)) {
+                    Some(p) if head < list.sorted.len() => p.weight,
+                    _ => f32::NEG_INFINITY,
+                };
+                let tail = list.tail.iter().filter(|p| p.weight >= cut);
+                for p in list.sorted.iter().take(head).chain(tail) {
+                    if self.versions[p.user as usize] != p.version {
                         continue;
                     }
                     let a = &mut acc[p.user as usize];
