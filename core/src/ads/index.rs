@@ -89,12 +89,12 @@ impl Postings {
         self.tail.len() > 256.max(self.sorted.len() / 8) || self.stale * 4 > self.len()
     }
 
-    fn compact(&mut self, users: &[UserSlot]) {
+    fn compact(&mut self, versions: &[u32]) {
         let mut all: Vec<Posting> = self
             .sorted
             .drain(..)
             .chain(self.tail.drain(..))
-            .filter(|p| users[p.user as usize].version == p.version)
+            .filter(|p| versions[p.user as usize] == p.version)
             .collect();
         all.sort_unstable_by(|a, b| b.weight.total_cmp(&a.weight).then(a.user.cmp(&b.user)));
         self.sorted = all;
@@ -118,6 +118,16 @@ struct UserSlot {
 struct AdSlot {
     ad: Arc<Ad>,
     terms: Vec<u32>,
+    /// The id's first 8 bytes, big-endian, zero-padded: orders like the id unless equal.
+    id_key: u64,
+}
+
+/// The first 8 bytes of an id as a number that sorts like the id (see [`AdSlot::id_key`]).
+fn id_key(id: &str) -> u64 {
+    let mut b = [0u8; 8];
+    let n = id.len().min(8);
+    b[..n].copy_from_slice(&id.as_bytes()[..n]);
+    u64::from_be_bytes(b)
 }
 
 /// Per-thread scratch space for accumulating scores over all users without allocating.
@@ -136,9 +146,15 @@ thread_local! {
 pub(crate) struct Index {
     pub vocab: Vocab,
     users: Vec<UserSlot>,
+    /// Each user slot's version (as in [`UserSlot`]), dense: the candidate walk checks one
+    /// per posting, and a slot is too large to keep in cache at a million users.
+    versions: Vec<u32>,
     user_ids: HashMap<UserId, u32>,
     postings: Vec<Postings>,
     ads: Vec<AdSlot>,
+    /// Per ad slot, the square root of its number of targeting terms (at least 1): dense,
+    /// for scoring every candidate ad.
+    ad_sqrt_terms: Vec<f32>,
     ad_ids: HashMap<String, u32>,
     ads_by_term: HashMap<u32, Vec<u32>>,
     /// Embedder similarity from a term to ad targeting terms at or above the threshold.
@@ -209,6 +225,7 @@ impl Index {
             version: 0,
             clicks: Vec::new(),
         });
+        self.versions.push(0);
         self.user_ids.insert(user.clone(), s);
         s
     }
@@ -233,6 +250,7 @@ impl Index {
         let u = &mut self.users[slot as usize];
         u.version = u.version.wrapping_add(1);
         let version = u.version;
+        self.versions[slot as usize] = version;
         if self.postings.len() < self.vocab.len() {
             self.postings
                 .resize_with(self.vocab.len(), Postings::default);
@@ -252,7 +270,7 @@ impl Index {
         u.at = at;
         for t in touched {
             if compact && self.postings[t as usize].needs_compaction() {
-                self.postings[t as usize].compact(&self.users);
+                self.postings[t as usize].compact(&self.versions);
             }
         }
     }
@@ -273,7 +291,7 @@ impl Index {
                 .resize_with(self.vocab.len(), Postings::default);
         }
         for p in &mut self.postings {
-            p.compact(&self.users);
+            p.compact(&self.versions);
         }
     }
 
@@ -299,7 +317,9 @@ impl Index {
                 self.ads.push(AdSlot {
                     ad: Arc::new(ad.clone()),
                     terms: Vec::new(),
+                    id_key: 0,
                 });
+                self.ad_sqrt_terms.push(1.0);
                 s
             }
         };
@@ -309,7 +329,9 @@ impl Index {
                 list.push(slot);
             }
         }
+        self.ad_sqrt_terms[slot as usize] = (terms.len().max(1) as f32).sqrt();
         self.ads[slot as usize] = AdSlot {
+            id_key: id_key(&ad.id),
             ad: Arc::new(ad),
             terms,
         };
@@ -369,7 +391,10 @@ impl Index {
         }
         let query = me.vec.by_weight();
         let candidates = self.accumulate(&query, Some(budget), |u| u != slot);
-        let pool = (k * 4).max(200);
+        // Candidates rescored exactly: one per 20 postings scanned (1,000 at the default
+        // budget), at least 200. Partial scores from the heads of the lists rank the true
+        // neighbours loosely; rescoring more of them is cheap (a sparse dot product each).
+        let pool = (budget / 20).max(k * 4).max(200);
         let mut top = top_n(candidates, pool);
         for c in &mut top {
             c.1 = me.vec.dot(&self.users[c.0 as usize].vec);
@@ -403,8 +428,16 @@ impl Index {
                     Some(b) => ((b as f32 * qw * qw / total) as usize).max(64),
                     None => usize::MAX,
                 };
-                for p in list.sorted.iter().take(head).chain(list.tail.iter()) {
-                    if self.users[p.user as usize].version != p.version {
+                // Tail postings count when they would rank within the head had the list
+                // been compacted: a long list's tail can hold thousands of recent changes,
+                // and walking them all made the walk cost grow with the update rate.
+                let cut = match list.sorted.get(head.saturating_sub(1)) {
+                    Some(p) if head < list.sorted.len() => p.weight,
+                    _ => f32::NEG_INFINITY,
+                };
+                let tail = list.tail.iter().filter(|p| p.weight >= cut);
+                for p in list.sorted.iter().take(head).chain(tail) {
+                    if self.versions[p.user as usize] != p.version {
                         continue;
                     }
                     let a = &mut acc[p.user as usize];
@@ -540,41 +573,17 @@ impl Index {
     }
 
     /// Ads for a user, best first, with their explanations.
+    ///
+    /// Scores are accumulated per ad in dense scratch arrays (no allocation per candidate);
+    /// only the ads that make the top `k` are checked against the filter's caps and
+    /// opt-outs and explained.
     pub fn ads_for(&self, slot: u32, k: usize, f: &AdFilter<'_>, cfg: &AdsConfig) -> Vec<AdMatch> {
         if k == 0 {
             return Vec::new();
         }
         let user = &self.users[slot as usize];
         let query = user.vec.by_weight();
-
-        // (a) Interest match: per ad, the best match of each user term.
-        let mut matches: HashMap<u32, Vec<TermMatch>> = HashMap::new();
-        let mut add = |ad_term: u32, user_term: u32, kind: MatchKind, strength: f32, uw: f32| {
-            if let Some(ads) = self.ads_by_term.get(&ad_term) {
-                for &a in ads {
-                    let list = matches.entry(a).or_default();
-                    match list.iter_mut().find(|m| m.0 == user_term) {
-                        Some(m) if m.3 >= strength => {}
-                        Some(m) => *m = (user_term, ad_term, kind, strength, uw),
-                        None => list.push((user_term, ad_term, kind, strength, uw)),
-                    }
-                }
-            }
-        };
-        for &(t, w) in &query {
-            add(t, t, MatchKind::Exact, 1.0, w);
-            self.vocab.related(t, |r, kind| {
-                let s = if kind == MatchKind::Lemma { 0.9 } else { 0.5 };
-                add(r, t, kind, s, w);
-            });
-            if let Some(near) = self.semantic.get(&t) {
-                for &(r, sim) in near {
-                    if r != t {
-                        add(r, t, MatchKind::Semantic, sim * 0.8, w);
-                    }
-                }
-            }
-        }
+        let sources = self.match_sources(&query);
 
         // (b) Lookalike: ads the user's similar users clicked, weighted by similarity.
         let neighbours = self.similar(slot, cfg.lookalike_neighbors, cfg.candidate_budget / 8);
@@ -591,64 +600,260 @@ impl Index {
             }
         }
 
-        let clicked = self.clicked_categories(slot);
-        let mut out: Vec<AdMatch> = Vec::new();
-        let candidates: HashSet<u32> = matches.keys().chain(engaged.keys()).copied().collect();
-        for a in candidates {
-            let slot_ad = &self.ads[a as usize];
-            let ad = &slot_ad.ad;
-            if !ad.is_live(f.now)
-                || f.opted_out.contains(ad.category.as_str())
-                || ad
-                    .excluded_categories
+        // (a) Interest match: per ad, the sum over the user's terms (in query order) of the
+        // best match strength times the term's weight. Within one user term the sources are
+        // walked strongest first, so an ad's first hit in that term is its best.
+        let mut by_strength = sources.clone();
+        let mut start = 0;
+        while start < by_strength.len() {
+            let t = by_strength[start].user_term;
+            let end = start
+                + by_strength[start..]
                     .iter()
-                    .any(|c| clicked.contains(c.as_str()))
-            {
-                continue;
+                    .take_while(|s| s.user_term == t)
+                    .count();
+            by_strength[start..end].sort_by(|x, y| y.strength.total_cmp(&x.strength));
+            start = end;
+        }
+        let clicked = self.clicked_categories(slot);
+        let chosen: Vec<AdScore> = AD_SCRATCH.with(|cell| {
+            let mut s = cell.borrow_mut();
+            let AdScratch {
+                cells,
+                epoch,
+                engaged_flag,
+                touched,
+            } = &mut *s;
+            if cells.len() < self.ads.len() {
+                cells.resize(self.ads.len(), (0.0, 0));
+                engaged_flag.resize(self.ads.len(), false);
             }
-            if let Some(cap) = &ad.frequency_cap {
-                let (today, total) = f.impressions.get(ad.id.as_str()).copied().unwrap_or((0, 0));
-                if !cap.allows(today, total) {
-                    continue;
+            // One epoch per user term; an ad whose stamp predates this call's first epoch
+            // has not been matched yet, and its sum starts afresh.
+            let terms = by_strength
+                .windows(2)
+                .filter(|w| w[0].user_term != w[1].user_term)
+                .count()
+                + 1;
+            if epoch.checked_add(terms as u32 + 1).is_none() {
+                cells.iter_mut().for_each(|c| c.1 = 0);
+                *epoch = 0;
+            }
+            let first = *epoch + 1;
+            let mut i = 0;
+            while i < by_strength.len() {
+                let (user_term, uw) = (by_strength[i].user_term, by_strength[i].uw);
+                *epoch += 1;
+                let e = *epoch;
+                while i < by_strength.len() && by_strength[i].user_term == user_term {
+                    let src = &by_strength[i];
+                    if let Some(ads) = self.ads_by_term.get(&src.ad_term) {
+                        let contribution = src.strength * uw;
+                        for &a in ads {
+                            let c = &mut cells[a as usize];
+                            if c.1 < first {
+                                *c = (contribution, e);
+                                touched.push(a);
+                            } else if c.1 != e {
+                                *c = (c.0 + contribution, e);
+                            }
+                        }
+                    }
+                    i += 1;
                 }
             }
-            let mut m = matches.remove(&a).unwrap_or_default();
-            let n_terms = slot_ad.terms.len().max(1) as f32;
-            let interest: f32 = m.iter().map(|x| x.3 * x.4).sum::<f32>() / n_terms.sqrt();
-            let (eng, count) = engaged.get(&a).copied().unwrap_or((0.0, 0));
-            let lookalike = if mass > 0.0 { eng / mass } else { 0.0 };
-            let score = cfg.interest_weight * f64::from(interest.min(1.0))
-                + cfg.lookalike_weight * f64::from(lookalike);
-            if score <= 0.0 {
-                continue;
+            for &a in engaged.keys() {
+                if cells[a as usize].1 < first {
+                    cells[a as usize] = (0.0, first);
+                    touched.push(a);
+                }
+                engaged_flag[a as usize] = true;
             }
-            m.sort_by(|x, y| (y.3 * y.4).total_cmp(&(x.3 * x.4)).then(x.0.cmp(&y.0)));
-            out.push(AdMatch {
-                ad: (**ad).clone(),
-                score,
-                interest_score: f64::from(interest.min(1.0)),
-                lookalike_score: f64::from(lookalike),
-                matched: m
-                    .iter()
-                    .map(|&(ut, at, kind, strength, uw)| MatchedInterest {
-                        interest: self.vocab.term(ut).to_string(),
-                        ad_term: self.vocab.term(at).to_string(),
-                        kind,
-                        strength: f64::from(strength),
-                        weight: f64::from(uw),
-                    })
-                    .collect(),
-                similar_users_engaged: count,
-            });
-        }
-        out.sort_by(|a, b| {
-            b.score
-                .total_cmp(&a.score)
-                .then_with(|| a.ad.id.cmp(&b.ad.id))
+            // The best k allowed ads, best first; ties by ad id.
+            let mut top: Vec<AdScore> = Vec::with_capacity(k + 1);
+            for a in touched.drain(..) {
+                let interest = (cells[a as usize].0 / self.ad_sqrt_terms[a as usize]).min(1.0);
+                let lookalike = if engaged_flag[a as usize] && mass > 0.0 {
+                    engaged[&a].0 / mass
+                } else {
+                    0.0
+                };
+                let score = cfg.interest_weight * f64::from(interest)
+                    + cfg.lookalike_weight * f64::from(lookalike);
+                if score <= 0.0 {
+                    continue;
+                }
+                if top.len() == k {
+                    let worst = &top[k - 1];
+                    if score < worst.score
+                        || (score == worst.score && !self.ad_id_before(a, worst.ad))
+                    {
+                        continue;
+                    }
+                }
+                if !self.ad_allowed(a, f, &clicked) {
+                    continue;
+                }
+                let c = AdScore {
+                    score,
+                    ad: a,
+                    interest,
+                };
+                let pos = top.partition_point(|x| {
+                    x.score > score || (x.score == score && self.ad_id_before(x.ad, a))
+                });
+                top.insert(pos, c);
+                top.truncate(k);
+            }
+            for &a in engaged.keys() {
+                engaged_flag[a as usize] = false;
+            }
+            top
         });
-        out.truncate(k);
+
+        chosen
+            .into_iter()
+            .map(|c| {
+                let (eng, count) = engaged.get(&c.ad).copied().unwrap_or((0.0, 0));
+                let lookalike = if mass > 0.0 { eng / mass } else { 0.0 };
+                let mut m = self.ad_matches(c.ad, &sources);
+                m.sort_by(|x, y| (y.3 * y.4).total_cmp(&(x.3 * x.4)).then(x.0.cmp(&y.0)));
+                AdMatch {
+                    ad: (*self.ads[c.ad as usize].ad).clone(),
+                    score: c.score,
+                    interest_score: f64::from(c.interest),
+                    lookalike_score: f64::from(lookalike),
+                    matched: m
+                        .iter()
+                        .map(|&(ut, at, kind, strength, uw)| MatchedInterest {
+                            interest: self.vocab.term(ut).to_string(),
+                            ad_term: self.vocab.term(at).to_string(),
+                            kind,
+                            strength: f64::from(strength),
+                            weight: f64::from(uw),
+                        })
+                        .collect(),
+                    similar_users_engaged: count,
+                }
+            })
+            .collect()
+    }
+
+    /// Every targeting term a user's query can match, grouped by user term in query order:
+    /// the term itself, its lemma and compound relatives, then its semantic neighbours.
+    fn match_sources(&self, query: &[(u32, f32)]) -> Vec<MatchSource> {
+        let mut out = Vec::with_capacity(query.len() * 4);
+        for &(t, w) in query {
+            let mut push = |ad_term: u32, kind: MatchKind, strength: f32| {
+                out.push(MatchSource {
+                    user_term: t,
+                    ad_term,
+                    kind,
+                    strength,
+                    uw: w,
+                })
+            };
+            push(t, MatchKind::Exact, 1.0);
+            self.vocab.related(t, |r, kind| {
+                let s = if kind == MatchKind::Lemma { 0.9 } else { 0.5 };
+                push(r, kind, s);
+            });
+            if let Some(near) = self.semantic.get(&t) {
+                for &(r, sim) in near {
+                    if r != t {
+                        push(r, MatchKind::Semantic, sim * 0.8);
+                    }
+                }
+            }
+        }
         out
     }
+
+    /// One ad's matches: for each user term (in query order) its strongest match, the
+    /// first one found on a tie.
+    fn ad_matches(&self, ad: u32, sources: &[MatchSource]) -> Vec<TermMatch> {
+        let terms = &self.ads[ad as usize].terms;
+        let mut list: Vec<TermMatch> = Vec::new();
+        for s in sources {
+            if !terms.contains(&s.ad_term) {
+                continue;
+            }
+            let entry = (s.user_term, s.ad_term, s.kind, s.strength, s.uw);
+            match list.iter_mut().find(|m| m.0 == s.user_term) {
+                Some(m) if m.3 >= s.strength => {}
+                Some(m) => *m = entry,
+                None => list.push(entry),
+            }
+        }
+        list
+    }
+
+    /// Whether ad `a`'s id sorts before ad `b`'s.
+    fn ad_id_before(&self, a: u32, b: u32) -> bool {
+        let (x, y) = (&self.ads[a as usize], &self.ads[b as usize]);
+        x.id_key
+            .cmp(&y.id_key)
+            .then_with(|| x.ad.id.cmp(&y.ad.id))
+            .is_lt()
+    }
+
+    /// Whether an ad may be shown to the user: live, not opted out of, not excluded by a
+    /// category the user clicked, under its frequency cap.
+    fn ad_allowed(&self, a: u32, f: &AdFilter<'_>, clicked: &HashSet<&str>) -> bool {
+        let ad = &self.ads[a as usize].ad;
+        if !ad.is_live(f.now)
+            || f.opted_out.contains(ad.category.as_str())
+            || ad
+                .excluded_categories
+                .iter()
+                .any(|c| clicked.contains(c.as_str()))
+        {
+            return false;
+        }
+        if let Some(cap) = &ad.frequency_cap {
+            let (today, total) = f.impressions.get(ad.id.as_str()).copied().unwrap_or((0, 0));
+            if !cap.allows(today, total) {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// A targeting term one of the user's terms can match, and how.
+#[derive(Clone)]
+struct MatchSource {
+    user_term: u32,
+    ad_term: u32,
+    kind: MatchKind,
+    strength: f32,
+    uw: f32,
+}
+
+/// A candidate ad's score.
+#[derive(Clone, Copy)]
+struct AdScore {
+    score: f64,
+    ad: u32,
+    interest: f32,
+}
+
+/// Per-thread scratch space for scoring every ad without allocating.
+#[derive(Default)]
+struct AdScratch {
+    /// Per ad: the interest sum so far, and the `epoch` of the user term that last
+    /// matched it (together, for one cache line per match).
+    cells: Vec<(f32, u32)>,
+    /// Counts user terms scored, across calls.
+    epoch: u32,
+    /// Ads clicked by the user's similar users (set and cleared by each call).
+    engaged_flag: Vec<bool>,
+    /// This call's candidate ads.
+    touched: Vec<u32>,
+}
+
+thread_local! {
+    static AD_SCRATCH: RefCell<AdScratch> = RefCell::new(AdScratch::default());
 }
 
 /// One user term's best match on an ad: (user term, ad term, kind, strength, user weight).
@@ -707,6 +912,237 @@ mod tests {
             Decay::none(),
         );
         ix.set_user(&UserId::new(user).unwrap(), v, n, Timestamp::from_millis(0));
+    }
+
+    #[test]
+    fn ads_for_matches_the_reference_implementation() {
+        use crate::ads::{AdStatus, FrequencyCap};
+        // A small world with ties, lemmas, compounds, semantic neighbours, clicks, caps,
+        // dates, opt-outs and exclusions.
+        let words = [
+            "surfboard",
+            "surfboards",
+            "wave",
+            "beach",
+            "tennis",
+            "tennis racket",
+            "racket",
+            "cat",
+            "cats",
+            "cat food",
+            "pizza",
+            "pizza oven",
+            "oven",
+            "man",
+            "table",
+            "street",
+        ];
+        let cats = ["surf", "tennis", "pets", "food", "home"];
+        let mut seed = 0x5eed_u64;
+        let mut next = move |n: usize| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((seed >> 33) % n as u64) as usize
+        };
+        let mut ix = Index::default();
+        for u in 0..120 {
+            let terms: Vec<(&str, f64)> = (0..1 + next(6))
+                .map(|_| (words[next(words.len())], 1.0 + next(3) as f64))
+                .collect();
+            put(&mut ix, &format!("u{u}"), &terms);
+        }
+        ix.compact_all();
+        let now = Timestamp::from_millis(1_000_000);
+        for a in 0..150 {
+            let terms: Vec<&str> = (0..1 + next(4)).map(|_| words[next(words.len())]).collect();
+            let mut ad =
+                Ad::new(format!("ad{}", a % 97), "x", "t", cats[next(cats.len())]).interests(terms);
+            match next(8) {
+                0 => ad = ad.frequency_cap(FrequencyCap::per_day(1)),
+                1 => ad = ad.status(AdStatus::Paused),
+                2 => ad = ad.between(None, Some(Timestamp::from_millis(10))),
+                3 => ad = ad.excluded_categories([cats[next(cats.len())]]),
+                _ => {}
+            }
+            // Ids repeat: later ads replace earlier ones, as add_ads does.
+            ix.put_ad(ad.validate().unwrap());
+        }
+        for _ in 0..200 {
+            let u = UserId::new(format!("u{}", next(120))).unwrap();
+            ix.add_click(&u, &format!("ad{}", next(97)), Timestamp::from_millis(5));
+        }
+        let ad_terms = ix.ad_terms();
+        for t in 0..ix.vocab.len() as u32 {
+            if next(3) == 0 {
+                let near: Vec<(u32, f32)> = (0..next(3))
+                    .map(|_| (ad_terms[next(ad_terms.len())], 0.6 + 0.1 * next(4) as f32))
+                    .collect();
+                ix.set_semantic(t, near);
+            }
+        }
+        let opted_out: HashSet<String> = ["pets".to_string()].into();
+        let mut impressions: HashMap<String, (u64, u64)> = HashMap::new();
+        for a in 0..97 {
+            if next(2) == 0 {
+                impressions.insert(format!("ad{a}"), (next(2) as u64, 3));
+            }
+        }
+        let none = HashSet::new();
+        let filters = [
+            AdFilter {
+                now,
+                opted_out: &none,
+                impressions: &HashMap::new(),
+            },
+            AdFilter {
+                now,
+                opted_out: &opted_out,
+                impressions: &impressions,
+            },
+        ];
+        let configs = [
+            AdsConfig::default(),
+            AdsConfig {
+                lookalike_weight: 0.0,
+                ..AdsConfig::default()
+            },
+            AdsConfig {
+                interest_weight: 0.0,
+                ..AdsConfig::default()
+            },
+        ];
+        let mut compared = 0;
+        for slot in 0..ix.users.len() as u32 {
+            for f in &filters {
+                for cfg in &configs {
+                    for k in [1, 3, 10, 200] {
+                        let want = reference_ads_for(&ix, slot, k, f, cfg);
+                        assert_eq!(ix.ads_for(slot, k, f, cfg), want, "user slot {slot}, k {k}");
+                        compared += want.len();
+                    }
+                }
+            }
+        }
+        assert!(compared > 10_000, "{compared}");
+    }
+
+    /// `Index::ads_for` as first written (one map entry and one `AdMatch` per candidate):
+    /// the optimised version must return exactly what it returns.
+    fn reference_ads_for(
+        this: &Index,
+        slot: u32,
+        k: usize,
+        f: &AdFilter<'_>,
+        cfg: &AdsConfig,
+    ) -> Vec<AdMatch> {
+        if k == 0 {
+            return Vec::new();
+        }
+        let user = &this.users[slot as usize];
+        let query = user.vec.by_weight();
+
+        // (a) Interest match: per ad, the best match of each user term.
+        let mut matches: HashMap<u32, Vec<TermMatch>> = HashMap::new();
+        let mut add = |ad_term: u32, user_term: u32, kind: MatchKind, strength: f32, uw: f32| {
+            if let Some(ads) = this.ads_by_term.get(&ad_term) {
+                for &a in ads {
+                    let list = matches.entry(a).or_default();
+                    match list.iter_mut().find(|m| m.0 == user_term) {
+                        Some(m) if m.3 >= strength => {}
+                        Some(m) => *m = (user_term, ad_term, kind, strength, uw),
+                        None => list.push((user_term, ad_term, kind, strength, uw)),
+                    }
+                }
+            }
+        };
+        for &(t, w) in &query {
+            add(t, t, MatchKind::Exact, 1.0, w);
+            this.vocab.related(t, |r, kind| {
+                let s = if kind == MatchKind::Lemma { 0.9 } else { 0.5 };
+                add(r, t, kind, s, w);
+            });
+            if let Some(near) = this.semantic.get(&t) {
+                for &(r, sim) in near {
+                    if r != t {
+                        add(r, t, MatchKind::Semantic, sim * 0.8, w);
+                    }
+                }
+            }
+        }
+
+        // (b) Lookalike: ads the user's similar users clicked, weighted by similarity.
+        let neighbours = this.similar(slot, cfg.lookalike_neighbors, cfg.candidate_budget / 8);
+        let mass: f32 = neighbours.iter().map(|n| n.1).sum();
+        let mut engaged: HashMap<u32, (f32, usize)> = HashMap::new();
+        for &(n, sim) in &neighbours {
+            let mut seen: Vec<u32> = this.users[n as usize].clicks.iter().map(|c| c.0).collect();
+            seen.sort_unstable();
+            seen.dedup();
+            for a in seen {
+                let e = engaged.entry(a).or_default();
+                e.0 += sim;
+                e.1 += 1;
+            }
+        }
+
+        let clicked = this.clicked_categories(slot);
+        let mut out: Vec<AdMatch> = Vec::new();
+        let candidates: HashSet<u32> = matches.keys().chain(engaged.keys()).copied().collect();
+        for a in candidates {
+            let slot_ad = &this.ads[a as usize];
+            let ad = &slot_ad.ad;
+            if !ad.is_live(f.now)
+                || f.opted_out.contains(ad.category.as_str())
+                || ad
+                    .excluded_categories
+                    .iter()
+                    .any(|c| clicked.contains(c.as_str()))
+            {
+                continue;
+            }
+            if let Some(cap) = &ad.frequency_cap {
+                let (today, total) = f.impressions.get(ad.id.as_str()).copied().unwrap_or((0, 0));
+                if !cap.allows(today, total) {
+                    continue;
+                }
+            }
+            let mut m = matches.remove(&a).unwrap_or_default();
+            let n_terms = slot_ad.terms.len().max(1) as f32;
+            let interest: f32 = m.iter().map(|x| x.3 * x.4).sum::<f32>() / n_terms.sqrt();
+            let (eng, count) = engaged.get(&a).copied().unwrap_or((0.0, 0));
+            let lookalike = if mass > 0.0 { eng / mass } else { 0.0 };
+            let score = cfg.interest_weight * f64::from(interest.min(1.0))
+                + cfg.lookalike_weight * f64::from(lookalike);
+            if score <= 0.0 {
+                continue;
+            }
+            m.sort_by(|x, y| (y.3 * y.4).total_cmp(&(x.3 * x.4)).then(x.0.cmp(&y.0)));
+            out.push(AdMatch {
+                ad: (**ad).clone(),
+                score,
+                interest_score: f64::from(interest.min(1.0)),
+                lookalike_score: f64::from(lookalike),
+                matched: m
+                    .iter()
+                    .map(|&(ut, at, kind, strength, uw)| MatchedInterest {
+                        interest: this.vocab.term(ut).to_string(),
+                        ad_term: this.vocab.term(at).to_string(),
+                        kind,
+                        strength: f64::from(strength),
+                        weight: f64::from(uw),
+                    })
+                    .collect(),
+                similar_users_engaged: count,
+            });
+        }
+        out.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then_with(|| a.ad.id.cmp(&b.ad.id))
+        });
+        out.truncate(k);
+        out
     }
 
     #[test]
