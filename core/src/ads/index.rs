@@ -204,6 +204,11 @@ impl Index {
         self.ads.len()
     }
 
+    /// Users ever indexed (with or without interests now).
+    pub fn slots(&self) -> usize {
+        self.users.len()
+    }
+
     pub fn user_slot(&self, user: &UserId) -> Option<u32> {
         self.user_ids.get(user).copied()
     }

@@ -17,12 +17,24 @@ use std::sync::{Mutex, MutexGuard};
 struct Tables {
     interests: HashMap<UserId, BTreeMap<String, InterestRecord>>,
     events: HashMap<EventId, Event>,
+    /// Each user's event ids, so per-user reads do not scan every event.
+    events_by_user: HashMap<UserId, Vec<EventId>>,
     active: HashMap<(UserId, EventKind, PostId), EventId>,
     posts: HashMap<PostId, PostRecord>,
     captions: HashMap<String, CachedCaption>,
     items: BTreeMap<(&'static str, String), CatalogRecord>,
     cache: HashMap<String, (String, Timestamp)>,
     opt_outs: BTreeMap<(UserId, String), Timestamp>,
+}
+
+impl Tables {
+    fn user_events<'a>(&'a self, user: &UserId) -> impl Iterator<Item = &'a Event> + 'a {
+        self.events_by_user
+            .get(user)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.events.get(id))
+    }
 }
 
 /// Keeps everything in memory behind one lock; every operation is atomic.
@@ -97,7 +109,18 @@ impl EventTxn for Txn<'_> {
         Ok(self.t.events.get(id).cloned())
     }
     fn insert_event(&mut self, event: &Event) -> Result<()> {
-        self.t.events.insert(event.id.clone(), event.clone());
+        if self
+            .t
+            .events
+            .insert(event.id.clone(), event.clone())
+            .is_none()
+        {
+            self.t
+                .events_by_user
+                .entry(event.user.clone())
+                .or_default()
+                .push(event.id.clone());
+        }
         Ok(())
     }
     fn active(&mut self, user: &UserId, kind: EventKind, post: &PostId) -> Result<Option<EventId>> {
@@ -148,9 +171,7 @@ impl EventTxn for Txn<'_> {
     }
     fn counting_events(&mut self, user: &UserId) -> Result<Vec<Event>> {
         let t = &*self.t;
-        Ok(t.events
-            .values()
-            .filter(|e| &e.user == user)
+        Ok(t.user_events(user)
             .filter(|e| match e.kind {
                 EventKind::Click | EventKind::Impression => true,
                 EventKind::Like | EventKind::Upload => e.post.as_ref().is_some_and(|p| {
@@ -191,12 +212,7 @@ impl Store for MemoryStore {
 
     async fn user_events(&self, user: &UserId, limit: usize) -> Result<Vec<Event>> {
         let t = self.lock();
-        let mut events: Vec<Event> = t
-            .events
-            .values()
-            .filter(|e| &e.user == user)
-            .cloned()
-            .collect();
+        let mut events: Vec<Event> = t.user_events(user).cloned().collect();
         events.sort_by(|a, b| b.at.cmp(&a.at).then_with(|| b.id.cmp(&a.id)));
         events.truncate(limit);
         Ok(events)
@@ -282,6 +298,7 @@ impl Store for MemoryStore {
         };
         let before = t.events.len();
         t.events.retain(|_, e| &e.user != user);
+        t.events_by_user.remove(user);
         report.events = (before - t.events.len()) as u64;
         let before = t.active.len();
         t.active.retain(|(u, _, _), _| u != user);
@@ -352,8 +369,8 @@ impl Store for MemoryStore {
     ) -> Result<Vec<ItemCount>> {
         let t = self.lock();
         let mut counts: BTreeMap<String, (u64, u64)> = BTreeMap::new();
-        for e in t.events.values() {
-            if &e.user == user && e.kind == kind {
+        for e in t.user_events(user) {
+            if e.kind == kind {
                 if let Some(item) = &e.item {
                     let c = counts.entry(item.clone()).or_default();
                     c.1 += 1;
@@ -387,9 +404,9 @@ impl Store for MemoryStore {
     async fn opt_outs(&self, user: &UserId) -> Result<Vec<String>> {
         let t = self.lock();
         Ok(t.opt_outs
-            .keys()
-            .filter(|(u, _)| u == user)
-            .map(|(_, c)| c.clone())
+            .range((user.clone(), String::new())..)
+            .take_while(|((u, _), _)| u == user)
+            .map(|((_, c), _)| c.clone())
             .collect())
     }
 
