@@ -466,18 +466,14 @@ impl Index {
 
     /// The interests two users share, largest contribution to their cosine first.
     pub fn shared_terms(&self, a: u32, b: u32, n: usize) -> Vec<String> {
-        let (va, vb) = (&self.users[a as usize].vec, &self.users[b as usize].vec);
-        let mut c: Vec<(u32, f32)> = va
+        let vb = &self.users[b as usize].vec;
+        let query: Vec<(u32, f32)> = vb
             .terms
             .iter()
-            .zip(&va.weights)
-            .filter_map(|(&t, &w)| vb.weight(t).map(|w2| (t, w * w2)))
+            .copied()
+            .zip(vb.weights.iter().copied())
             .collect();
-        c.sort_by(|x, y| y.1.total_cmp(&x.1).then(x.0.cmp(&y.0)));
-        c.into_iter()
-            .take(n)
-            .map(|(t, _)| self.vocab.term(t).to_string())
-            .collect()
+        self.matched_terms(a, &query, n)
     }
 
     /// A query vector for an audience: the terms (and the terms related to them by lemma or

@@ -482,9 +482,10 @@ impl Engine {
         query: &AudienceQuery,
         limit: usize,
     ) -> Result<(Vec<AudienceMember>, usize)> {
-        let category = {
+        // Slots are never reused, so the seeds stay valid across the await below.
+        let (terms, seeds, category) = {
             let ix = self.ads_index().await?;
-            self.audience_parts(&ix, query)?.2
+            self.audience_parts(&ix, query)?
         };
         let opted_out: HashSet<UserId> = match &category {
             Some(c) => self
@@ -497,7 +498,6 @@ impl Engine {
             None => HashSet::new(),
         };
         let ix = self.inner.ads.read();
-        let (terms, seeds, _) = self.audience_parts(&ix, query)?;
         let Some(q) = ix.audience_query(&terms, &seeds, 0.5) else {
             return Ok((Vec::new(), 0));
         };
