@@ -1,7 +1,7 @@
 //! Ads, similar users, audiences, impressions, clicks and click reports: conversions between
 //! the core's types and plain JS objects, and the `Engine` methods that wrap the core's.
 
-use crate::{event_opts, from_date, promise, to_date, Engine, EventOptions, EventOutcome};
+use crate::{from_date, options_of, promise, to_date, Engine, EventOptions, EventOutcome};
 use chrono::{DateTime, Utc};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
@@ -523,9 +523,7 @@ impl Engine {
         ad: String,
         options: Option<EventOptions>,
     ) -> Result<PromiseRaw<'env, EventOutcome>> {
-        let opts = options
-            .map(|o| event_opts(o.event_id, o.at))
-            .unwrap_or_default();
+        let opts = options_of(options);
         let engine = self.inner.clone();
         promise(env, async move {
             engine
@@ -546,9 +544,7 @@ impl Engine {
         ad: String,
         options: Option<EventOptions>,
     ) -> Result<PromiseRaw<'env, EventOutcome>> {
-        let opts = options
-            .map(|o| event_opts(o.event_id, o.at))
-            .unwrap_or_default();
+        let opts = options_of(options);
         let engine = self.inner.clone();
         promise(env, async move {
             engine

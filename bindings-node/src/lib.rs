@@ -505,6 +505,13 @@ fn post_from(post_id: String, o: Option<PostOptions>) -> (core::Post, core::Even
     (post, opts)
 }
 
+/// The core's event options from a call's optional `{eventId, at}`.
+fn options_of(options: Option<EventOptions>) -> core::EventOptions {
+    options
+        .map(|o| event_opts(o.event_id, o.at))
+        .unwrap_or_default()
+}
+
 fn event_opts(id: Option<String>, at: Option<DateTime<Utc>>) -> core::EventOptions {
     core::EventOptions {
         id,
@@ -656,9 +663,7 @@ impl Engine {
         post_id: String,
         options: Option<EventOptions>,
     ) -> Result<PromiseRaw<'env, EventOutcome>> {
-        let opts = options
-            .map(|o| event_opts(o.event_id, o.at))
-            .unwrap_or_default();
+        let opts = options_of(options);
         let engine = self.inner.clone();
         promise(env, async move {
             engine
