@@ -4,10 +4,10 @@ mod common;
 
 use candle_core::{Device, Tensor};
 use common::{fixtures, load_tensors, reference, stem, IMAGES};
-use sociallens::caption::gpt2::KvCache;
-use sociallens::caption::model::VisionEncoderDecoder;
+use sociallens::caption::model::{Decoder, VisionEncoderDecoder};
 use sociallens::caption::tokenizer::CaptionTokenizer;
 use sociallens::caption::{generate, GenerationConfig, WeightFormat};
+use sociallens::caption::{gpt2, gpt2_cpu, DecoderKind};
 
 const FORMATS: [WeightFormat; 2] = [WeightFormat::Safetensors, WeightFormat::PytorchBin];
 
@@ -15,8 +15,52 @@ fn tiny_dir() -> std::path::PathBuf {
     fixtures().join("tiny-vit-gpt2")
 }
 
+const KINDS: [DecoderKind; 2] = [DecoderKind::Candle, DecoderKind::Cpu];
+
 fn load(format: WeightFormat) -> VisionEncoderDecoder {
     VisionEncoderDecoder::from_dir_with(&tiny_dir(), format, &Device::Cpu).unwrap()
+}
+
+fn load_kind(format: WeightFormat, kind: DecoderKind) -> VisionEncoderDecoder {
+    let m = VisionEncoderDecoder::from_dir_with_decoder(&tiny_dir(), format, &Device::Cpu, kind)
+        .unwrap();
+    assert_eq!(m.decoder().kind(), kind);
+    m
+}
+
+/// Logits `[N, T, V]` of `ids [N, T]` in one call, and `[N, V]` of each position fed one
+/// token at a time through the cache, with either decoder.
+fn prefix_logits(
+    model: &VisionEncoderDecoder,
+    enc: &Tensor,
+    ids: &Tensor,
+) -> (Tensor, Vec<Tensor>) {
+    let t = ids.dim(1).unwrap();
+    let step = |i: usize| ids.narrow(1, i, 1).unwrap();
+    match model.decoder() {
+        Decoder::Candle(d) => {
+            let cross = d.cross_kv(enc).unwrap();
+            let full = d
+                .forward(ids, &cross, &mut gpt2::KvCache::default())
+                .unwrap();
+            let mut cache = gpt2::KvCache::default();
+            let steps = (0..t)
+                .map(|i| d.forward_last(&step(i), &cross, &mut cache).unwrap())
+                .collect();
+            (full, steps)
+        }
+        Decoder::Cpu(d) => {
+            let cross = d.cross_kv(enc).unwrap();
+            let full = d
+                .forward(ids, &cross, &mut gpt2_cpu::KvCache::default())
+                .unwrap();
+            let mut cache = gpt2_cpu::KvCache::default();
+            let steps = (0..t)
+                .map(|i| d.forward_last(&step(i), &cross, &mut cache).unwrap())
+                .collect();
+            (full, steps)
+        }
+    }
 }
 
 fn max_abs(a: &Tensor, b: &Tensor) -> f32 {
@@ -83,40 +127,89 @@ fn decoder_logits_match_reference_with_and_without_cache() {
     let pv = load_tensors("preprocess/pixel_values_32.safetensors");
     let refs = load_tensors("tiny_reference.safetensors");
     let prefix: Vec<u32> = vec![399, 17, 101, 288];
+    let ids = Tensor::new(prefix.as_slice(), &Device::Cpu)
+        .unwrap()
+        .unsqueeze(0)
+        .unwrap();
     for format in FORMATS {
-        let model = load(format);
-        for file in IMAGES {
-            let s = stem(file);
-            let enc = model.encode(&pv[s]).unwrap();
-            let cross = model.decoder().cross_kv(&enc).unwrap();
-            let want = &refs[&format!("{s}.decoder_prefix_logits")];
-            let ids = Tensor::new(prefix.as_slice(), &Device::Cpu)
-                .unwrap()
-                .unsqueeze(0)
-                .unwrap();
-            let logits = model
-                .decoder()
-                .forward(&ids, &cross, &mut KvCache::default())
-                .unwrap();
-            let d = max_abs(&logits, want);
-            assert!(d <= 1e-4, "{format:?} {s}: logits max abs diff {d}");
-            // One token at a time through the KV cache gives the same logits.
-            let mut cache = KvCache::default();
-            for (t, &tok) in prefix.iter().enumerate() {
-                let step = Tensor::new(&[[tok]], &Device::Cpu).unwrap();
-                let out = model
-                    .decoder()
-                    .forward_last(&step, &cross, &mut cache)
-                    .unwrap();
-                let row = want.get(0).unwrap().get(t).unwrap().unsqueeze(0).unwrap();
-                let d = max_abs(&out, &row);
+        for kind in KINDS {
+            let model = load_kind(format, kind);
+            for file in IMAGES {
+                let s = stem(file);
+                let enc = model.encode(&pv[s]).unwrap();
+                let want = &refs[&format!("{s}.decoder_prefix_logits")];
+                let (logits, steps) = prefix_logits(&model, &enc, &ids);
+                let d = max_abs(&logits, want);
                 assert!(
                     d <= 1e-4,
-                    "{format:?} {s}: cached step {t} max abs diff {d}"
+                    "{format:?} {kind:?} {s}: logits max abs diff {d}"
                 );
+                // One token at a time through the KV cache gives the same logits.
+                for (t, out) in steps.iter().enumerate() {
+                    let row = want.get(0).unwrap().get(t).unwrap().unsqueeze(0).unwrap();
+                    let d = max_abs(out, &row);
+                    assert!(
+                        d <= 1e-4,
+                        "{format:?} {kind:?} {s}: cached step {t} max abs diff {d}"
+                    );
+                }
             }
         }
     }
+}
+
+/// The CPU decoder is the candle decoder's arithmetic in another order: over a batch of
+/// images with several rows each, the two agree within a fifth of the reference tolerance.
+#[test]
+fn cpu_decoder_equals_the_candle_decoder_on_a_batch() {
+    let pv = load_tensors("preprocess/pixel_values_32.safetensors");
+    let candle = load_kind(WeightFormat::Safetensors, DecoderKind::Candle);
+    let cpu = load_kind(WeightFormat::Safetensors, DecoderKind::Cpu);
+    let batch = Tensor::cat(
+        &IMAGES[..3].iter().map(|f| &pv[stem(f)]).collect::<Vec<_>>(),
+        0,
+    )
+    .unwrap();
+    let enc = candle.encode(&batch).unwrap();
+    // Two rows per image (image-major), seven tokens each, ids spread over the vocabulary.
+    let vocab = candle.decoder().config().vocab_size as u32;
+    let ids: Vec<u32> = (0..6 * 7).map(|i| (i * 7919 + 13) % vocab).collect();
+    let ids = Tensor::from_vec(ids, (6, 7), &Device::Cpu).unwrap();
+    let (a, a_steps) = prefix_logits(&candle, &enc, &ids);
+    let (b, b_steps) = prefix_logits(&cpu, &enc, &ids);
+    assert!(max_abs(&a, &b) <= 2e-5, "full: {}", max_abs(&a, &b));
+    for (x, y) in a_steps.iter().zip(&b_steps) {
+        assert!(max_abs(x, y) <= 2e-5, "step: {}", max_abs(x, y));
+    }
+}
+
+/// Bad ids and mismatched shapes are errors from the CPU decoder, never a panic.
+#[test]
+fn cpu_decoder_refuses_bad_input() {
+    let pv = load_tensors("preprocess/pixel_values_32.safetensors");
+    let model = load_kind(WeightFormat::Safetensors, DecoderKind::Cpu);
+    let Decoder::Cpu(d) = model.decoder() else {
+        unreachable!()
+    };
+    let enc = model.encode(&pv[stem(IMAGES[0])]).unwrap();
+    let cross = d.cross_kv(&enc).unwrap();
+    let vocab = d.config().vocab_size as u32;
+    let mut cache = gpt2_cpu::KvCache::default();
+    assert!(d.step(&[vocab], 1, &cross, &mut cache).is_err());
+    assert!(d.step(&[], 1, &cross, &mut cache).is_err());
+    assert!(d.step(&[1, 2, 3], 2, &cross, &mut cache).is_err());
+    assert!(cache.is_empty());
+    d.step(&[1, 2], 2, &cross, &mut cache).unwrap();
+    // The cache now has two rows; three rows, or a row it does not have, are refused.
+    assert!(d.step(&[1, 2, 3], 3, &cross, &mut cache).is_err());
+    assert!(cache.select_rows(&[0, 5]).is_err());
+    let long = vec![1u32; d.config().n_positions + 1];
+    assert!(d
+        .step(&long, 1, &cross, &mut gpt2_cpu::KvCache::default())
+        .is_err());
+    assert!(d
+        .cross_kv(&Tensor::zeros((1, 3, 5), candle_core::DType::F32, &Device::Cpu).unwrap())
+        .is_err());
 }
 
 #[test]
@@ -126,15 +219,15 @@ fn greedy_and_beam_ids_and_texts_match_reference() {
     let reference = reference();
     let tok = CaptionTokenizer::from_dir(&tiny_dir()).unwrap();
     assert!(!tok.clean_up_tokenization_spaces());
-    for format in FORMATS {
-        let model = load(format);
+    for (format, kind) in FORMATS.into_iter().flat_map(|f| KINDS.map(|k| (f, k))) {
+        let model = load_kind(format, kind);
         for file in IMAGES {
             let s = stem(file);
             let r = &reference["images"][s];
             for (beams, key) in [(1, "greedy"), (4, "beam")] {
                 let ids = generate::generate(&model, &pv[s], &generation(beams)).unwrap();
                 let want = ids_of(&refs[&format!("{s}.{key}_ids")]);
-                assert_eq!(ids, want, "{format:?} {s} {key} ids");
+                assert_eq!(ids, want, "{format:?} {kind:?} {s} {key} ids");
                 let json_ids: Vec<u32> = r[format!("{key}_ids")]
                     .as_array()
                     .unwrap()
@@ -159,8 +252,8 @@ fn batch_of_four_matches_reference() {
     let reference = reference();
     let tok = CaptionTokenizer::from_dir(&tiny_dir()).unwrap();
     let pv = &refs["batch4.pixel_values"];
-    for format in FORMATS {
-        let model = load(format);
+    for (format, kind) in FORMATS.into_iter().flat_map(|f| KINDS.map(|k| (f, k))) {
+        let model = load_kind(format, kind);
         for (beams, key) in [(1, "greedy"), (4, "beam")] {
             let ids = generate::generate(&model, pv, &generation(beams)).unwrap();
             assert_eq!(
@@ -412,25 +505,28 @@ fn untied_head_is_read_from_the_checkpoint() {
             .unwrap();
     cfg["decoder"]["tie_word_embeddings"] = serde_json::Value::Bool(false);
     std::fs::write(tmp.path().join("config.json"), cfg.to_string()).unwrap();
-    let err =
-        VisionEncoderDecoder::from_dir_with(tmp.path(), WeightFormat::Safetensors, &Device::Cpu)
-            .err()
-            .unwrap();
-    assert_eq!(err.code(), "MODEL");
-    let model =
-        VisionEncoderDecoder::from_dir_with(tmp.path(), WeightFormat::PytorchBin, &Device::Cpu)
-            .unwrap();
-    let pv = load_tensors("preprocess/pixel_values_32.safetensors");
-    let refs = load_tensors("tiny_reference.safetensors");
-    let s = "05_wide_300x100";
-    let cross = model
-        .decoder()
-        .cross_kv(&model.encode(&pv[s]).unwrap())
+    for kind in KINDS {
+        let err = VisionEncoderDecoder::from_dir_with_decoder(
+            tmp.path(),
+            WeightFormat::Safetensors,
+            &Device::Cpu,
+            kind,
+        )
+        .err()
         .unwrap();
-    let ids = Tensor::new(&[[399u32, 17, 101, 288]], &Device::Cpu).unwrap();
-    let logits = model
-        .decoder()
-        .forward(&ids, &cross, &mut KvCache::default())
+        assert_eq!(err.code(), "MODEL");
+        let model = VisionEncoderDecoder::from_dir_with_decoder(
+            tmp.path(),
+            WeightFormat::PytorchBin,
+            &Device::Cpu,
+            kind,
+        )
         .unwrap();
-    assert!(max_abs(&logits, &refs[&format!("{s}.decoder_prefix_logits")]) <= 1e-4);
+        let pv = load_tensors("preprocess/pixel_values_32.safetensors");
+        let refs = load_tensors("tiny_reference.safetensors");
+        let s = "05_wide_300x100";
+        let ids = Tensor::new(&[[399u32, 17, 101, 288]], &Device::Cpu).unwrap();
+        let (logits, _) = prefix_logits(&model, &model.encode(&pv[s]).unwrap(), &ids);
+        assert!(max_abs(&logits, &refs[&format!("{s}.decoder_prefix_logits")]) <= 1e-4);
+    }
 }

@@ -4,9 +4,9 @@
 //! Differences from HF are in cost only: the encoder runs once per batch, cross-attention
 //! keys/values once per image, the first step once per image (not once per beam).
 
-use super::model::{model_err, VisionEncoderDecoder};
+use super::model::{model_err, Stepper, VisionEncoderDecoder};
 use crate::error::{Error, Result};
-use candle_core::{Device, Tensor};
+use candle_core::Tensor;
 use serde::Deserialize;
 
 /// When beam search stops (`early_stopping` in HF).
@@ -196,14 +196,6 @@ impl GenerationConfig {
 /// One image's decoded ids, including the start token (and EOS/pad like HF's output).
 pub type Ids = Vec<u32>;
 
-fn ids_tensor(tokens: &[u32], dev: &Device) -> Result<Tensor> {
-    Tensor::from_vec(tokens.to_vec(), (tokens.len(), 1), dev).map_err(model_err)
-}
-
-fn rows(t: &Tensor) -> Result<Vec<Vec<f32>>> {
-    t.to_vec2::<f32>().map_err(model_err)
-}
-
 /// Captions a batch: pixel values `[B, 3, H, W]` to `B` id rows, padded to a common length
 /// exactly like HF's `generate` output.
 pub fn generate(
@@ -220,12 +212,12 @@ pub fn generate(
         )));
     }
     let enc = model.encode(pixel_values)?;
-    let cross = model.decoder().cross_kv(&enc).map_err(model_err)?;
     let b = enc.dim(0).map_err(model_err)?;
+    let mut stepper = model.stepper(&enc)?;
     if cfg.num_beams == 1 {
-        greedy(model, &cross, b, cfg, enc.device())
+        greedy(&mut *stepper, b, cfg)
     } else {
-        beam(model, &cross, b, cfg, enc.device())
+        beam(&mut *stepper, b, cfg)
     }
 }
 
@@ -272,27 +264,18 @@ fn argmax(xs: &[f32]) -> u32 {
     best as u32
 }
 
-fn greedy(
-    model: &VisionEncoderDecoder,
-    cross: &super::gpt2::CrossKv,
-    b: usize,
-    cfg: &GenerationConfig,
-    dev: &Device,
-) -> Result<Vec<Ids>> {
-    let mut cache = super::gpt2::KvCache::default();
+fn greedy(stepper: &mut dyn Stepper, b: usize, cfg: &GenerationConfig) -> Result<Vec<Ids>> {
     let mut seqs: Vec<Ids> = vec![vec![cfg.decoder_start_token_id]; b];
     let mut unfinished = vec![true; b];
     let mut cur_len = 1;
     while cur_len < cfg.max_length {
         let last: Vec<u32> = seqs.iter().map(|s| s[s.len() - 1]).collect();
-        let logits = model
-            .decoder()
-            .forward_last(&ids_tensor(&last, dev)?, cross, &mut cache)
-            .map_err(model_err)?;
-        for (i, mut row) in rows(&logits)?.into_iter().enumerate() {
-            process(&mut row, &seqs[i], cfg);
+        let mut logits = stepper.step(&last)?;
+        let vocab = logits.len() / b;
+        for (i, row) in logits.chunks_exact_mut(vocab).enumerate() {
+            process(row, &seqs[i], cfg);
             let tok = if unfinished[i] {
-                argmax(&row)
+                argmax(row)
             } else {
                 cfg.pad_token_id
             };
@@ -393,32 +376,19 @@ fn top_k_into(row: &[f32], offset: usize, k: usize, out: &mut Vec<(f32, usize)>)
     }
 }
 
-fn beam(
-    model: &VisionEncoderDecoder,
-    cross: &super::gpt2::CrossKv,
-    b: usize,
-    cfg: &GenerationConfig,
-    dev: &Device,
-) -> Result<Vec<Ids>> {
+fn beam(stepper: &mut dyn Stepper, b: usize, cfg: &GenerationConfig) -> Result<Vec<Ids>> {
     let nb = cfg.num_beams;
     let n = b * nb;
     let eos = cfg.eos_token_id;
-    let mut cache = super::gpt2::KvCache::default();
     // The first step is the same for every beam of an image: run it once per image and
     // copy the cache rows, instead of running `num_beams` identical rows like HF.
-    let first = model
-        .decoder()
-        .forward_last(
-            &ids_tensor(&vec![cfg.decoder_start_token_id; b], dev)?,
-            cross,
-            &mut cache,
-        )
-        .map_err(model_err)?;
+    let first = stepper.step(&vec![cfg.decoder_start_token_id; b])?;
+    let vocab = first.len() / b;
     let expand: Vec<u32> = (0..n).map(|r| (r / nb) as u32).collect();
-    let expand = Tensor::new(expand.as_slice(), dev).map_err(model_err)?;
-    cache.select_rows(&expand).map_err(model_err)?;
-    let first_rows = rows(&first)?;
-    let mut logits: Vec<Vec<f32>> = (0..n).map(|r| first_rows[r / nb].clone()).collect();
+    stepper.select_rows(&expand)?;
+    let mut logits: Vec<f32> = (0..n)
+        .flat_map(|r| first[r / nb * vocab..(r / nb + 1) * vocab].iter().copied())
+        .collect();
 
     let mut seqs: Vec<Ids> = vec![vec![cfg.decoder_start_token_id]; n];
     let mut scores: Vec<f32> = (0..n)
@@ -436,11 +406,9 @@ fn beam(
                 continue;
             }
             let mut cand: Vec<(f32, usize)> = Vec::with_capacity(2 * nb * nb);
-            let mut vocab = 0;
             for j in 0..nb {
                 let r = img * nb + j;
-                let row = &mut logits[r];
-                vocab = row.len();
+                let row = &mut logits[r * vocab..(r + 1) * vocab];
                 log_softmax(row);
                 process(row, &seqs[r], cfg);
                 let s = scores[r];
@@ -493,13 +461,8 @@ fn beam(
         if done.iter().all(|&d| d) || seqs[0].len() >= cfg.max_length {
             break;
         }
-        let src = Tensor::new(next_src.as_slice(), dev).map_err(model_err)?;
-        cache.select_rows(&src).map_err(model_err)?;
-        let out = model
-            .decoder()
-            .forward_last(&ids_tensor(&next_tokens, dev)?, cross, &mut cache)
-            .map_err(model_err)?;
-        logits = rows(&out)?;
+        stepper.select_rows(&next_src)?;
+        logits = stepper.step(&next_tokens)?;
     }
     // Beams still alive at max_length compete with the finished ones, without an EOS.
     let mut best: Vec<Ids> = Vec::with_capacity(b);

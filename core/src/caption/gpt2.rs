@@ -357,7 +357,7 @@ pub struct Gpt2Decoder {
 impl Gpt2Decoder {
     /// Loads the weights under `vb` (`decoder` in a VisionEncoderDecoder checkpoint).
     pub fn new(cfg: &Config, vb: VarBuilder) -> Result<Self> {
-        if cfg.n_head == 0 || cfg.n_embd % cfg.n_head != 0 {
+        if cfg.n_head == 0 || !cfg.n_embd.is_multiple_of(cfg.n_head) {
             candle_core::bail!("n_embd must be a multiple of n_head");
         }
         let t = vb.pp("transformer");

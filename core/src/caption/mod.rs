@@ -9,8 +9,10 @@
 pub mod decode;
 pub mod generate;
 pub mod gpt2;
+pub mod gpt2_cpu;
 pub(crate) mod hub;
 mod jpeg;
+mod kernels;
 pub mod model;
 pub mod preprocess;
 pub mod tokenizer;
@@ -21,7 +23,7 @@ mod weights;
 pub use decode::{decode_rgb, DecodeOptions, ImageLimits, RgbImage};
 pub use generate::{EarlyStopping, GenerationConfig};
 pub use hub::HubOptions;
-pub use model::WeightFormat;
+pub use model::{DecoderKind, WeightFormat};
 pub use preprocess::PreprocessorConfig;
 pub use vit_gpt2::VitGpt2;
 

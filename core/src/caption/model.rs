@@ -2,7 +2,7 @@
 //! loaded from a model directory (`config.json` + `model.safetensors` or
 //! `pytorch_model.bin`).
 
-use super::{gpt2, vit};
+use super::{gpt2, gpt2_cpu, vit};
 use crate::error::{Error, Result};
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{Linear, VarBuilder};
@@ -93,20 +93,77 @@ pub fn var_builder(
     vb.map_err(|e| Error::Model(format!("cannot read {}: {e}", path.display())))
 }
 
-/// The captioning network: [`vit::VitEncoder`] + [`gpt2::Gpt2Decoder`].
+/// Which implementation runs the GPT-2 decoder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DecoderKind {
+    /// [`DecoderKind::Cpu`] when the model is on the CPU and its decoder is GPT-2 with the
+    /// tanh GELU (every ViT-GPT2 checkpoint), [`DecoderKind::Candle`] otherwise.
+    #[default]
+    Auto,
+    /// [`gpt2::Gpt2Decoder`]: candle tensors on the model's device (CUDA, Metal, CPU).
+    Candle,
+    /// [`gpt2_cpu::Gpt2Cpu`]: the CPU decoder that streams packed weights once per step.
+    Cpu,
+}
+
+/// The decoder a [`VisionEncoderDecoder`] runs.
+pub enum Decoder {
+    /// candle tensors on the model's device.
+    Candle(gpt2::Gpt2Decoder),
+    /// The CPU fast path.
+    Cpu(gpt2_cpu::Gpt2Cpu),
+}
+
+impl Decoder {
+    /// The decoder's configuration.
+    pub fn config(&self) -> &gpt2::Config {
+        match self {
+            Decoder::Candle(d) => d.config(),
+            Decoder::Cpu(d) => d.config(),
+        }
+    }
+
+    /// Which implementation this is ([`DecoderKind::Candle`] or [`DecoderKind::Cpu`]).
+    pub fn kind(&self) -> DecoderKind {
+        match self {
+            Decoder::Candle(_) => DecoderKind::Candle,
+            Decoder::Cpu(_) => DecoderKind::Cpu,
+        }
+    }
+}
+
+/// The captioning network: [`vit::VitEncoder`] + a GPT-2 [`Decoder`].
 pub struct VisionEncoderDecoder {
     encoder: vit::VitEncoder,
     /// Present only when encoder and decoder widths differ.
     enc_to_dec_proj: Option<Linear>,
-    decoder: gpt2::Gpt2Decoder,
+    decoder: Decoder,
     cfg: Config,
 }
 
 impl VisionEncoderDecoder {
-    /// Loads the weights (`encoder.*`, `decoder.*`) from `vb`.
+    /// Loads the weights (`encoder.*`, `decoder.*`) from `vb`, with [`DecoderKind::Auto`].
     pub fn new(cfg: &Config, vb: VarBuilder) -> Result<Self> {
+        Self::new_with(cfg, vb, DecoderKind::Auto)
+    }
+
+    /// Loads the weights from `vb` with the decoder implementation `kind`.
+    pub fn new_with(cfg: &Config, vb: VarBuilder, kind: DecoderKind) -> Result<Self> {
         let encoder = vit::VitEncoder::new(&cfg.encoder, vb.pp("encoder")).map_err(model_err)?;
-        let decoder = gpt2::Gpt2Decoder::new(&cfg.decoder, vb.pp("decoder")).map_err(model_err)?;
+        let kind = match kind {
+            DecoderKind::Auto if vb.device().is_cpu() && gpt2_cpu::supports(&cfg.decoder) => {
+                DecoderKind::Cpu
+            }
+            DecoderKind::Auto => DecoderKind::Candle,
+            k => k,
+        };
+        let dvb = vb.pp("decoder");
+        let decoder = match kind {
+            DecoderKind::Cpu => {
+                Decoder::Cpu(gpt2_cpu::Gpt2Cpu::new(&cfg.decoder, dvb).map_err(model_err)?)
+            }
+            _ => Decoder::Candle(gpt2::Gpt2Decoder::new(&cfg.decoder, dvb).map_err(model_err)?),
+        };
         let enc_to_dec_proj = if cfg.encoder.hidden_size != cfg.decoder.n_embd {
             Some(
                 candle_nn::linear(
@@ -141,12 +198,22 @@ impl VisionEncoderDecoder {
 
     /// Like [`Self::from_dir`] with an explicit weight file format.
     pub fn from_dir_with(dir: &Path, format: WeightFormat, device: &Device) -> Result<Self> {
+        Self::from_dir_with_decoder(dir, format, device, DecoderKind::Auto)
+    }
+
+    /// Like [`Self::from_dir_with`] with an explicit decoder implementation.
+    pub fn from_dir_with_decoder(
+        dir: &Path,
+        format: WeightFormat,
+        device: &Device,
+        kind: DecoderKind,
+    ) -> Result<Self> {
         let cfg_path = dir.join("config.json");
         let text = std::fs::read_to_string(&cfg_path)
             .map_err(|e| Error::Model(format!("cannot read {}: {e}", cfg_path.display())))?;
         let cfg = Config::from_json(&text)?;
         let vb = var_builder(&dir.join(format.file_name()), format, device)?;
-        Self::new(&cfg, vb)
+        Self::new_with(&cfg, vb, kind)
     }
 
     /// The model configuration.
@@ -160,7 +227,7 @@ impl VisionEncoderDecoder {
     }
 
     /// The decoder.
-    pub fn decoder(&self) -> &gpt2::Gpt2Decoder {
+    pub fn decoder(&self) -> &Decoder {
         &self.decoder
     }
 
@@ -172,5 +239,75 @@ impl VisionEncoderDecoder {
             Some(p) => p.forward(&h).map_err(model_err),
             None => Ok(h),
         }
+    }
+}
+
+/// One decoding session over a batch of encoded images: feeds one token per row and returns
+/// the next-token logits, keeping the keys/values of what it has seen.
+pub(crate) trait Stepper {
+    /// Logits `[rows, V]`, row-major, for one new token per row.
+    fn step(&mut self, tokens: &[u32]) -> Result<Vec<f32>>;
+    /// Keeps, for every new row `i`, the state of row `rows[i]`.
+    fn select_rows(&mut self, rows: &[u32]) -> Result<()>;
+}
+
+struct CandleStepper<'a> {
+    decoder: &'a gpt2::Gpt2Decoder,
+    cross: gpt2::CrossKv,
+    cache: gpt2::KvCache,
+    device: Device,
+}
+
+impl Stepper for CandleStepper<'_> {
+    fn step(&mut self, tokens: &[u32]) -> Result<Vec<f32>> {
+        let ids = Tensor::from_vec(tokens.to_vec(), (tokens.len(), 1), &self.device)
+            .map_err(model_err)?;
+        self.decoder
+            .forward_last(&ids, &self.cross, &mut self.cache)
+            .and_then(|l| l.flatten_all()?.to_vec1::<f32>())
+            .map_err(model_err)
+    }
+
+    fn select_rows(&mut self, rows: &[u32]) -> Result<()> {
+        let rows = Tensor::new(rows, &self.device).map_err(model_err)?;
+        self.cache.select_rows(&rows).map_err(model_err)
+    }
+}
+
+struct CpuStepper<'a> {
+    decoder: &'a gpt2_cpu::Gpt2Cpu,
+    cross: gpt2_cpu::CrossKv,
+    cache: gpt2_cpu::KvCache,
+}
+
+impl Stepper for CpuStepper<'_> {
+    fn step(&mut self, tokens: &[u32]) -> Result<Vec<f32>> {
+        self.decoder
+            .step(tokens, tokens.len(), &self.cross, &mut self.cache)
+            .map_err(model_err)
+    }
+
+    fn select_rows(&mut self, rows: &[u32]) -> Result<()> {
+        self.cache.select_rows(rows).map_err(model_err)
+    }
+}
+
+impl VisionEncoderDecoder {
+    /// A decoding session over encoder states `[B, S, D]` (cross-attention keys/values are
+    /// computed here, once).
+    pub(crate) fn stepper(&self, encoder_states: &Tensor) -> Result<Box<dyn Stepper + '_>> {
+        Ok(match &self.decoder {
+            Decoder::Candle(d) => Box::new(CandleStepper {
+                decoder: d,
+                cross: d.cross_kv(encoder_states).map_err(model_err)?,
+                cache: gpt2::KvCache::default(),
+                device: encoder_states.device().clone(),
+            }),
+            Decoder::Cpu(d) => Box::new(CpuStepper {
+                decoder: d,
+                cross: d.cross_kv(encoder_states).map_err(model_err)?,
+                cache: gpt2_cpu::KvCache::default(),
+            }),
+        })
     }
 }

@@ -2,6 +2,7 @@
 //! used by Hugging Face's `ViTModel`: pre-LayerNorm blocks over a CLS token plus patches.
 //! Weight names follow the checkpoint (`embeddings.*`, `encoder.layer.{i}.*`, `layernorm.*`).
 
+use super::kernels::PackedLinear;
 use candle_core::{Module, Result, Tensor};
 use candle_nn::{layer_norm, LayerNorm, LayerNormConfig, VarBuilder};
 use serde::Deserialize;
@@ -170,11 +171,15 @@ impl Embeddings {
     }
 }
 
-/// An `nn.Linear` stored transposed (`[in, out]`) and applied as one 2-D matmul over all
-/// tokens of the batch, instead of one matmul per image.
-struct Dense {
-    weight_t: Tensor,
-    bias: Option<Tensor>,
+/// An `nn.Linear` applied as one 2-D product over all tokens of the batch, instead of one
+/// matmul per image: on the CPU through [`PackedLinear`] (panels streamed once per six
+/// tokens), elsewhere as a transposed candle tensor.
+enum Dense {
+    Tensor {
+        weight_t: Tensor,
+        bias: Option<Tensor>,
+    },
+    Packed(PackedLinear),
 }
 
 impl Dense {
@@ -194,21 +199,45 @@ impl Dense {
     }
 
     fn new(n_in: usize, n_out: usize, bias: bool, vb: VarBuilder) -> Result<Self> {
+        let cpu = vb.device().is_cpu();
         let (w, b) = Self::load(n_in, n_out, bias, vb)?;
-        Ok(Dense {
+        Self::from_weight(w, b, cpu)
+    }
+
+    /// From an `[out, in]` weight.
+    fn from_weight(w: Tensor, bias: Option<Tensor>, cpu: bool) -> Result<Self> {
+        if cpu {
+            let (n_out, n_in) = w.dims2()?;
+            let wv = w.flatten_all()?.to_vec1::<f32>()?;
+            let bv = bias.map(|b| b.to_vec1::<f32>()).transpose()?;
+            return Ok(Dense::Packed(PackedLinear::from_out_in(
+                &wv, n_out, n_in, bv,
+            )));
+        }
+        Ok(Dense::Tensor {
             weight_t: w.t()?.contiguous()?,
-            bias: b,
+            bias,
         })
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let (b, n, d) = x.dims3()?;
-        let y = x.reshape((b * n, d))?.matmul(&self.weight_t)?;
-        let y = match &self.bias {
-            Some(bias) => y.broadcast_add(bias)?,
-            None => y,
-        };
-        y.reshape((b, n, ()))
+        match self {
+            Dense::Packed(p) => {
+                let xv = x.flatten_all()?.to_vec1::<f32>()?;
+                let mut y = vec![0f32; b * n * p.n_out()];
+                p.forward(&xv, b * n, &mut y);
+                Tensor::from_vec(y, (b, n, p.n_out()), x.device())
+            }
+            Dense::Tensor { weight_t, bias } => {
+                let y = x.reshape((b * n, d))?.matmul(weight_t)?;
+                let y = match bias {
+                    Some(bias) => y.broadcast_add(bias)?,
+                    None => y,
+                };
+                y.reshape((b, n, ()))
+            }
+        }
     }
 }
 
@@ -235,10 +264,7 @@ impl SelfAttention {
             None
         };
         Ok(SelfAttention {
-            qkv: Dense {
-                weight_t: w.t()?.contiguous()?,
-                bias,
-            },
+            qkv: Dense::from_weight(w, bias, vb.device().is_cpu())?,
             output: Dense::new(d, d, true, vb.pp("output.dense"))?,
             heads: cfg.num_attention_heads,
         })
@@ -309,10 +335,11 @@ pub struct VitEncoder {
 impl VitEncoder {
     /// Loads the weights under `vb` (`encoder` in a VisionEncoderDecoder checkpoint).
     pub fn new(cfg: &Config, vb: VarBuilder) -> Result<Self> {
-        if cfg.num_attention_heads == 0 || cfg.hidden_size % cfg.num_attention_heads != 0 {
+        if cfg.num_attention_heads == 0 || !cfg.hidden_size.is_multiple_of(cfg.num_attention_heads)
+        {
             candle_core::bail!("hidden_size must be a multiple of num_attention_heads");
         }
-        if cfg.patch_size == 0 || cfg.image_size % cfg.patch_size != 0 {
+        if cfg.patch_size == 0 || !cfg.image_size.is_multiple_of(cfg.patch_size) {
             candle_core::bail!("image_size must be a multiple of patch_size");
         }
         let embeddings = Embeddings::new(cfg, vb.pp("embeddings"))?;

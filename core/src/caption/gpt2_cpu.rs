@@ -1,0 +1,470 @@
+//! The GPT-2 caption decoder on the CPU without tensors: the network of
+//! [`super::gpt2::Gpt2Decoder`] (same weights, same arithmetic in another order: logits within 2e-5), written for
+//! decoding.
+//!
+//! A decode step pushes one token per beam through every weight of the decoder, about
+//! 550 MB in f32 for GPT-2 124M, so its speed is set by memory bandwidth. This
+//! implementation streams each weight once per step from a panel layout
+//! ([`super::kernels::PackedLinear`]), keeps the per-step work (layer norms, attention over
+//! at most a few dozen cached tokens, the image's cross-attention) in plain loops, and
+//! allocates nothing per operation. The candle decoder stays the reference and serves other
+//! devices.
+
+use super::gpt2::Config;
+use super::kernels::{self, PackedLinear};
+use candle_core::{DType, Device, Result, Tensor};
+use candle_nn::VarBuilder;
+
+fn vec_of(t: Tensor) -> Result<Vec<f32>> {
+    t.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()
+}
+
+struct Norm {
+    w: Vec<f32>,
+    b: Vec<f32>,
+    eps: f32,
+}
+
+impl Norm {
+    fn load(d: usize, eps: f64, vb: VarBuilder) -> Result<Self> {
+        Ok(Norm {
+            w: vec_of(vb.get(d, "weight")?)?,
+            b: vec_of(vb.get(d, "bias")?)?,
+            eps: eps as f32,
+        })
+    }
+
+    fn apply(&self, x: &[f32], out: &mut [f32]) {
+        kernels::layer_norm(x, &self.w, &self.b, self.eps, out)
+    }
+}
+
+/// GPT-2's `Conv1D` (`[in, out]` weight plus bias), packed.
+fn conv1d(n_in: usize, n_out: usize, vb: VarBuilder) -> Result<PackedLinear> {
+    let w = vec_of(vb.get((n_in, n_out), "weight")?)?;
+    let b = vec_of(vb.get(n_out, "bias")?)?;
+    Ok(PackedLinear::from_in_out(&w, n_in, n_out, Some(b)))
+}
+
+struct Cross {
+    ln: Norm,
+    q: PackedLinear,
+    kv: PackedLinear,
+    proj: PackedLinear,
+    scale: f32,
+}
+
+struct Block {
+    ln_1: Norm,
+    c_attn: PackedLinear,
+    attn_proj: PackedLinear,
+    scale: f32,
+    cross: Option<Cross>,
+    ln_2: Norm,
+    fc: PackedLinear,
+    mlp_proj: PackedLinear,
+}
+
+/// Per-layer cross-attention keys (`[B][H][dh][S]`, transposed so a query's scores are a
+/// run of contiguous multiply-adds) and values (`[B][H][S][dh]`) of a batch of images.
+#[derive(Clone)]
+pub struct CrossKv {
+    images: usize,
+    len: usize,
+    layers: Vec<(Vec<f32>, Vec<f32>)>,
+}
+
+impl CrossKv {
+    /// Images in the batch.
+    pub fn images(&self) -> usize {
+        self.images
+    }
+}
+
+/// Self-attention keys and values of the tokens seen so far: per layer, per row, `[pos][D]`.
+#[derive(Clone, Default)]
+pub struct KvCache {
+    len: usize,
+    layers: Vec<Vec<(Vec<f32>, Vec<f32>)>>,
+}
+
+impl KvCache {
+    /// Tokens already in the cache (the position of the next token).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing has been decoded yet.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Keeps, for every new row `i`, the cached row `rows[i]` (beam search reordering).
+    pub fn select_rows(&mut self, rows: &[u32]) -> Result<()> {
+        for layer in self.layers.iter_mut() {
+            let picked = rows
+                .iter()
+                .map(|&r| {
+                    layer.get(r as usize).cloned().ok_or_else(|| {
+                        candle_core::Error::Msg(format!(
+                            "row {r} is not in a cache of {} rows",
+                            layer.len()
+                        ))
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            *layer = picked;
+        }
+        Ok(())
+    }
+}
+
+/// GPT-2 with cross-attention and its language-model head, on the CPU.
+///
+/// It takes the same checkpoint and gives the same logits as [`super::gpt2::Gpt2Decoder`];
+/// [`super::model::VisionEncoderDecoder`] picks it on the CPU. Only the tanh GELU of GPT-2
+/// (`gelu_new` and its aliases) is implemented.
+pub struct Gpt2Cpu {
+    cfg: Config,
+    /// Token embeddings `[V, D]`, kept only when the head is not tied to them.
+    wte: Option<Vec<f32>>,
+    wpe: Vec<f32>,
+    blocks: Vec<Block>,
+    ln_f: Norm,
+    /// `D -> V`; when tied, embeddings are read back from its columns.
+    head: PackedLinear,
+}
+
+/// Whether [`Gpt2Cpu`] implements this configuration.
+pub fn supports(cfg: &Config) -> bool {
+    matches!(
+        cfg.activation_function.as_str(),
+        "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast"
+    ) && cfg.n_head > 0
+        && cfg.n_embd.is_multiple_of(cfg.n_head)
+}
+
+impl Gpt2Cpu {
+    /// Loads the weights under `vb` (`decoder` in a VisionEncoderDecoder checkpoint), one
+    /// tensor at a time, repacking each as it arrives.
+    pub fn new(cfg: &Config, vb: VarBuilder) -> Result<Self> {
+        if !supports(cfg) {
+            candle_core::bail!(
+                "the CPU decoder needs a tanh GELU and n_embd divisible by n_head \
+                 (activation_function {:?}, n_embd {}, n_head {})",
+                cfg.activation_function,
+                cfg.n_embd,
+                cfg.n_head
+            );
+        }
+        let d = cfg.n_embd;
+        let inner = cfg.n_inner.unwrap_or(4 * d);
+        let t = vb.pp("transformer");
+        let eps = cfg.layer_norm_epsilon;
+        let head_scale = if cfg.scale_attn_weights {
+            1.0 / ((d / cfg.n_head) as f64).sqrt()
+        } else {
+            1.0
+        };
+        let mut blocks = Vec::with_capacity(cfg.n_layer);
+        for i in 0..cfg.n_layer {
+            let vb = t.pp(format!("h.{i}"));
+            let mut scale = head_scale;
+            if cfg.scale_attn_by_inverse_layer_idx {
+                scale /= (i + 1) as f64;
+            }
+            let cross = if cfg.add_cross_attention {
+                let c = vb.pp("crossattention");
+                Some(Cross {
+                    ln: Norm::load(d, eps, vb.pp("ln_cross_attn"))?,
+                    q: conv1d(d, d, c.pp("q_attn"))?,
+                    kv: conv1d(d, 2 * d, c.pp("c_attn"))?,
+                    proj: conv1d(d, d, c.pp("c_proj"))?,
+                    // HF's cross-attention is never scaled by the layer index.
+                    scale: head_scale as f32,
+                })
+            } else {
+                None
+            };
+            blocks.push(Block {
+                ln_1: Norm::load(d, eps, vb.pp("ln_1"))?,
+                c_attn: conv1d(d, 3 * d, vb.pp("attn.c_attn"))?,
+                attn_proj: conv1d(d, d, vb.pp("attn.c_proj"))?,
+                scale: scale as f32,
+                cross,
+                ln_2: Norm::load(d, eps, vb.pp("ln_2"))?,
+                fc: conv1d(d, inner, vb.pp("mlp.c_fc"))?,
+                mlp_proj: conv1d(inner, d, vb.pp("mlp.c_proj"))?,
+            });
+        }
+        let wpe = vec_of(t.get((cfg.n_positions, d), "wpe.weight")?)?;
+        let ln_f = Norm::load(d, eps, t.pp("ln_f"))?;
+        let wte = vec_of(t.get((cfg.vocab_size, d), "wte.weight")?)?;
+        // Tied like HF's tie_weights(): the head *is* wte (a .bin may store a copy beside it,
+        // which is never read).
+        let (wte, head) = if cfg.tie_word_embeddings {
+            let head = PackedLinear::from_out_in(&wte, cfg.vocab_size, d, None);
+            (None, head)
+        } else {
+            let w = vec_of(vb.get((cfg.vocab_size, d), "lm_head.weight")?)?;
+            (
+                Some(wte),
+                PackedLinear::from_out_in(&w, cfg.vocab_size, d, None),
+            )
+        };
+        Ok(Gpt2Cpu {
+            cfg: cfg.clone(),
+            wte,
+            wpe,
+            blocks,
+            ln_f,
+            head,
+        })
+    }
+
+    /// The configuration the decoder was built with.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// Cross-attention keys/values for encoder states `[B, S, D]`; compute once per batch.
+    pub fn cross_kv(&self, encoder_states: &Tensor) -> Result<CrossKv> {
+        let (b, s, d) = encoder_states.dims3()?;
+        if d != self.cfg.n_embd {
+            candle_core::bail!(
+                "encoder states are {d} wide, the decoder takes {}",
+                self.cfg.n_embd
+            );
+        }
+        let x = vec_of(encoder_states.clone())?;
+        let h = self.cfg.n_head;
+        let dh = d / h;
+        let mut kv = vec![0f32; b * s * 2 * d];
+        let mut layers = Vec::with_capacity(self.blocks.len());
+        for block in &self.blocks {
+            let Some(cross) = &block.cross else {
+                candle_core::bail!("decoder has no cross-attention");
+            };
+            cross.kv.forward(&x, b * s, &mut kv);
+            let mut k_t = vec![0f32; b * s * d];
+            let mut v = vec![0f32; b * s * d];
+            for img in 0..b {
+                for si in 0..s {
+                    let row = &kv[(img * s + si) * 2 * d..(img * s + si + 1) * 2 * d];
+                    for hh in 0..h {
+                        for e in 0..dh {
+                            k_t[((img * h + hh) * dh + e) * s + si] = row[hh * dh + e];
+                        }
+                        let dst = ((img * h + hh) * s + si) * dh;
+                        v[dst..dst + dh].copy_from_slice(&row[d + hh * dh..d + (hh + 1) * dh]);
+                    }
+                }
+            }
+            layers.push((k_t, v));
+        }
+        Ok(CrossKv {
+            images: b,
+            len: s,
+            layers,
+        })
+    }
+
+    fn embed(&self, token: u32, out: &mut [f32]) {
+        let d = self.cfg.n_embd;
+        match &self.wte {
+            Some(wte) => {
+                let t = token as usize;
+                out.copy_from_slice(&wte[t * d..(t + 1) * d]);
+            }
+            None => self.head.column_into(token as usize, out),
+        }
+    }
+
+    /// Final hidden states (after `ln_f`), `[N*T, D]` row-major, for `ids` (`N` rows of `T`
+    /// tokens, row-major) following the cached tokens. `N` must be a multiple of the number
+    /// of images in `cross` (beams are image-major).
+    pub fn forward_hidden_raw(
+        &self,
+        ids: &[u32],
+        n: usize,
+        cross: &CrossKv,
+        cache: &mut KvCache,
+    ) -> Result<Vec<f32>> {
+        let cfg = &self.cfg;
+        let (d, heads) = (cfg.n_embd, cfg.n_head);
+        let dh = d / heads;
+        if n == 0 || !ids.len().is_multiple_of(n) || ids.is_empty() {
+            candle_core::bail!("{} ids do not make {n} equal rows", ids.len());
+        }
+        let t = ids.len() / n;
+        let past = cache.len;
+        if past + t > cfg.n_positions {
+            candle_core::bail!(
+                "sequence of {} tokens exceeds n_positions {}",
+                past + t,
+                cfg.n_positions
+            );
+        }
+        if cross.images == 0 || !n.is_multiple_of(cross.images) {
+            candle_core::bail!(
+                "{n} decoder rows cannot share {} encoder states",
+                cross.images
+            );
+        }
+        if let Some(&bad) = ids.iter().find(|&&i| i as usize >= cfg.vocab_size) {
+            candle_core::bail!(
+                "token id {bad} is outside the vocabulary of {}",
+                cfg.vocab_size
+            );
+        }
+        if cache.layers.is_empty() {
+            cache.layers = vec![vec![(Vec::new(), Vec::new()); n]; self.blocks.len()];
+        } else if cache.layers.iter().any(|l| l.len() != n) {
+            candle_core::bail!("the cache holds a different number of rows than {n}");
+        }
+        let group = n / cross.images;
+        let rows = n * t;
+        let inner = self.blocks.first().map_or(4 * d, |b| b.fc.n_out());
+        let mut h = vec![0f32; rows * d];
+        for (r, (&tok, hr)) in ids.iter().zip(h.chunks_exact_mut(d)).enumerate() {
+            self.embed(tok, hr);
+            let pos = past + r % t;
+            for (x, &p) in hr.iter_mut().zip(&self.wpe[pos * d..(pos + 1) * d]) {
+                *x += p;
+            }
+        }
+        let mut a = vec![0f32; rows * d];
+        let mut qkv = vec![0f32; rows * 3 * d];
+        let mut ctx = vec![0f32; rows * d];
+        let mut tmp = vec![0f32; rows * d];
+        let mut ff = vec![0f32; rows * inner];
+        let mut scores = vec![0f32; (past + t).max(cross.len)];
+        for (l, block) in self.blocks.iter().enumerate() {
+            // Self-attention over the cache plus the new tokens (causal within them).
+            block.ln_1.apply(&h, &mut a);
+            block.c_attn.forward(&a, rows, &mut qkv);
+            for row in 0..n {
+                let (kc, vc) = &mut cache.layers[l][row];
+                for j in 0..t {
+                    let base = (row * t + j) * 3 * d;
+                    kc.extend_from_slice(&qkv[base + d..base + 2 * d]);
+                    vc.extend_from_slice(&qkv[base + 2 * d..base + 3 * d]);
+                }
+                for j in 0..t {
+                    let total = past + j + 1;
+                    let q = &qkv[(row * t + j) * 3 * d..];
+                    for hh in 0..heads {
+                        let qh = &q[hh * dh..(hh + 1) * dh];
+                        let sc = &mut scores[..total];
+                        for (s, v) in sc.iter_mut().enumerate() {
+                            *v = kernels::dot(qh, &kc[s * d + hh * dh..s * d + (hh + 1) * dh])
+                                * block.scale;
+                        }
+                        kernels::softmax(sc);
+                        let out = &mut ctx[(row * t + j) * d + hh * dh..][..dh];
+                        out.fill(0.0);
+                        for (s, &p) in sc.iter().enumerate() {
+                            kernels::axpy(p, &vc[s * d + hh * dh..s * d + (hh + 1) * dh], out);
+                        }
+                    }
+                }
+            }
+            block.attn_proj.forward(&ctx, rows, &mut tmp);
+            add(&mut h, &tmp);
+            // Cross-attention: every beam of an image reads that image's keys and values.
+            if let Some(c) = &block.cross {
+                let (k_t, v) = &cross.layers[l];
+                let s_len = cross.len;
+                c.ln.apply(&h, &mut a);
+                c.q.forward(&a, rows, &mut qkv[..rows * d]);
+                for r in 0..rows {
+                    let img = r / t / group;
+                    let q = &qkv[r * d..(r + 1) * d];
+                    for hh in 0..heads {
+                        let kh = &k_t[(img * heads + hh) * dh * s_len..][..dh * s_len];
+                        let sc = &mut scores[..s_len];
+                        sc.fill(0.0);
+                        for (e, ke) in kh.chunks_exact(s_len).enumerate() {
+                            kernels::axpy(q[hh * dh + e], ke, sc);
+                        }
+                        for x in sc.iter_mut() {
+                            *x *= c.scale;
+                        }
+                        kernels::softmax(sc);
+                        let vh = &v[(img * heads + hh) * s_len * dh..][..s_len * dh];
+                        let out = &mut ctx[r * d + hh * dh..][..dh];
+                        out.fill(0.0);
+                        for (&p, vs) in sc.iter().zip(vh.chunks_exact(dh)) {
+                            kernels::axpy(p, vs, out);
+                        }
+                    }
+                }
+                c.proj.forward(&ctx, rows, &mut tmp);
+                add(&mut h, &tmp);
+            }
+            block.ln_2.apply(&h, &mut a);
+            block.fc.forward(&a, rows, &mut ff);
+            kernels::gelu_tanh(&mut ff);
+            block.mlp_proj.forward(&ff, rows, &mut tmp);
+            add(&mut h, &tmp);
+        }
+        cache.len = past + t;
+        self.ln_f.apply(&h, &mut a);
+        Ok(a)
+    }
+
+    /// Logits `[N, V]` (row-major) of the last position of each row: one decode step.
+    pub fn step(
+        &self,
+        ids: &[u32],
+        n: usize,
+        cross: &CrossKv,
+        cache: &mut KvCache,
+    ) -> Result<Vec<f32>> {
+        let h = self.forward_hidden_raw(ids, n, cross, cache)?;
+        let d = self.cfg.n_embd;
+        let t = ids.len() / n;
+        let last: Vec<f32> = if t == 1 {
+            h
+        } else {
+            h.chunks_exact(d)
+                .skip(t - 1)
+                .step_by(t)
+                .flatten()
+                .copied()
+                .collect()
+        };
+        let mut logits = vec![0f32; n * self.cfg.vocab_size];
+        self.head.forward(&last, n, &mut logits);
+        Ok(logits)
+    }
+
+    /// Logits `[N, T, V]` for every position of `ids [N, T]`.
+    pub fn forward(&self, ids: &Tensor, cross: &CrossKv, cache: &mut KvCache) -> Result<Tensor> {
+        let (n, t) = ids.dims2()?;
+        let flat = ids.flatten_all()?.to_dtype(DType::U32)?.to_vec1::<u32>()?;
+        let h = self.forward_hidden_raw(&flat, n, cross, cache)?;
+        let mut logits = vec![0f32; n * t * self.cfg.vocab_size];
+        self.head.forward(&h, n * t, &mut logits);
+        Tensor::from_vec(logits, (n, t, self.cfg.vocab_size), &Device::Cpu)
+    }
+
+    /// Logits `[N, V]` of the last position of `ids [N, T]`.
+    pub fn forward_last(
+        &self,
+        ids: &Tensor,
+        cross: &CrossKv,
+        cache: &mut KvCache,
+    ) -> Result<Tensor> {
+        let n = ids.dim(0)?;
+        let flat = ids.flatten_all()?.to_dtype(DType::U32)?.to_vec1::<u32>()?;
+        let logits = self.step(&flat, n, cross, cache)?;
+        Tensor::from_vec(logits, (n, self.cfg.vocab_size), &Device::Cpu)
+    }
+}
+
+fn add(h: &mut [f32], x: &[f32]) {
+    for (a, &b) in h.iter_mut().zip(x) {
+        *a += b;
+    }
+}

@@ -1,0 +1,387 @@
+//! CPU kernels of the decoder's fast path ([`super::gpt2_cpu`]).
+//!
+//! A decode step multiplies a handful of rows (one per beam) by every decoder weight, so it
+//! is bound by how fast the weights stream from memory, not by arithmetic. Each weight is
+//! therefore repacked once, at load, into column panels that are read front to back, and the
+//! few rows of a step are multiplied against a panel while it is in cache. The same kernel
+//! serves the bigger products (cross-attention keys/values of the encoder states) with rows
+//! taken six at a time.
+
+use rayon::prelude::*;
+
+/// Columns per panel: four 16-lane AVX-512 registers.
+pub(crate) const PANEL: usize = 64;
+/// Rows multiplied against a panel at once (6 rows × 4 registers of accumulators).
+const ROWS: usize = 6;
+
+/// A dense layer `y = x · W + b` with `W` repacked into column panels of [`PANEL`] columns,
+/// each stored `[n_in][PANEL]` contiguously (the last one zero-padded).
+pub(crate) struct PackedLinear {
+    n_in: usize,
+    n_out: usize,
+    w: Vec<f32>,
+    bias: Option<Vec<f32>>,
+}
+
+impl PackedLinear {
+    /// From a row-major `[n_in, n_out]` weight (GPT-2's `Conv1D` layout).
+    pub(crate) fn from_in_out(
+        w: &[f32],
+        n_in: usize,
+        n_out: usize,
+        bias: Option<Vec<f32>>,
+    ) -> Self {
+        Self::pack(n_in, n_out, bias, |i, j| w[i * n_out + j])
+    }
+
+    /// From a row-major `[n_out, n_in]` weight (`nn.Linear`, or an embedding used as a head).
+    pub(crate) fn from_out_in(
+        w: &[f32],
+        n_out: usize,
+        n_in: usize,
+        bias: Option<Vec<f32>>,
+    ) -> Self {
+        Self::pack(n_in, n_out, bias, |i, j| w[j * n_in + i])
+    }
+
+    fn pack(
+        n_in: usize,
+        n_out: usize,
+        bias: Option<Vec<f32>>,
+        at: impl Fn(usize, usize) -> f32,
+    ) -> Self {
+        let panels = n_out.div_ceil(PANEL);
+        let mut w = vec![0f32; panels * n_in * PANEL];
+        for (p, panel) in w.chunks_exact_mut(n_in * PANEL).enumerate() {
+            let cols = (n_out - p * PANEL).min(PANEL);
+            for i in 0..n_in {
+                for c in 0..cols {
+                    panel[i * PANEL + c] = at(i, p * PANEL + c);
+                }
+            }
+        }
+        PackedLinear {
+            n_in,
+            n_out,
+            w,
+            bias,
+        }
+    }
+
+    pub(crate) fn n_out(&self) -> usize {
+        self.n_out
+    }
+
+    /// Column `j` of `W` (for a head tied to the embeddings: the embedding of token `j`).
+    pub(crate) fn column_into(&self, j: usize, out: &mut [f32]) {
+        let (p, c) = (j / PANEL, j % PANEL);
+        let panel = &self.w[p * self.n_in * PANEL..(p + 1) * self.n_in * PANEL];
+        for (i, o) in out[..self.n_in].iter_mut().enumerate() {
+            *o = panel[i * PANEL + c];
+        }
+    }
+
+    /// `y[rows, n_out] = x[rows, n_in] · W + b`, split by panels over the rayon pool.
+    pub(crate) fn forward(&self, x: &[f32], rows: usize, y: &mut [f32]) {
+        assert_eq!(x.len(), rows * self.n_in, "input is not rows × n_in");
+        assert_eq!(y.len(), rows * self.n_out, "output is not rows × n_out");
+        let panels = self.n_out.div_ceil(PANEL);
+        let out = SyncPtr(y.as_mut_ptr());
+        let work = |range: std::ops::Range<usize>| {
+            for p in range {
+                // SAFETY: every panel writes only its own columns of `y`, so the ranges
+                // handed to different threads never touch the same element.
+                unsafe { self.panel(p, x, rows, out) };
+            }
+        };
+        let threads = rayon::current_num_threads().max(1);
+        // Small products are not worth waking the pool for.
+        if threads == 1 || rows * self.n_in * self.n_out < 1 << 16 {
+            work(0..panels);
+            return;
+        }
+        // A few chunks per thread: equal shares of a memory-bound product, with some slack
+        // for a thread that starts late.
+        let chunks = (threads * 2).min(panels);
+        let per = panels.div_ceil(chunks);
+        (0..panels.div_ceil(per))
+            .into_par_iter()
+            .for_each(|c| work(c * per..((c + 1) * per).min(panels)));
+    }
+
+    /// Multiplies every row of `x` by panel `p` and writes columns `p*PANEL..` of `y`.
+    ///
+    /// # Safety
+    /// `y` must point to `rows * n_out` floats that no other thread writes in these columns.
+    unsafe fn panel(&self, p: usize, x: &[f32], rows: usize, y: SyncPtr) {
+        let panel = &self.w[p * self.n_in * PANEL..(p + 1) * self.n_in * PANEL];
+        let col0 = p * PANEL;
+        let cols = (self.n_out - col0).min(PANEL);
+        let mut acc = [[0f32; PANEL]; ROWS];
+        let mut r0 = 0;
+        while r0 < rows {
+            let r = (rows - r0).min(ROWS);
+            let xs = &x[r0 * self.n_in..(r0 + r) * self.n_in];
+            panel_rows(panel, self.n_in, xs, r, &mut acc[..r]);
+            for (k, a) in acc[..r].iter().enumerate() {
+                // SAFETY: row r0+k, columns col0..col0+cols are inside y and owned by panel p.
+                let dst = unsafe {
+                    std::slice::from_raw_parts_mut(y.0.add((r0 + k) * self.n_out + col0), cols)
+                };
+                match &self.bias {
+                    Some(b) => {
+                        for ((d, &v), &bb) in dst.iter_mut().zip(a).zip(&b[col0..col0 + cols]) {
+                            *d = v + bb;
+                        }
+                    }
+                    None => dst.copy_from_slice(&a[..cols]),
+                }
+            }
+            r0 += r;
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+struct SyncPtr(*mut f32);
+// SAFETY: the pointer is only written through disjoint column ranges (see `forward`).
+unsafe impl Send for SyncPtr {}
+unsafe impl Sync for SyncPtr {}
+
+/// `acc[k] = xs[k] · panel` for `acc.len()` (at most [`ROWS`]) rows of `n_in` inputs.
+fn panel_rows(panel: &[f32], n_in: usize, xs: &[f32], rows: usize, acc: &mut [[f32; PANEL]]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F (checked above); slices are sized by the caller.
+            unsafe {
+                match rows {
+                    1 => avx512::rows::<1>(panel, n_in, xs, acc),
+                    2 => avx512::rows::<2>(panel, n_in, xs, acc),
+                    3 => avx512::rows::<3>(panel, n_in, xs, acc),
+                    4 => avx512::rows::<4>(panel, n_in, xs, acc),
+                    5 => avx512::rows::<5>(panel, n_in, xs, acc),
+                    _ => avx512::rows::<6>(panel, n_in, xs, acc),
+                }
+            }
+            return;
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU has AVX2 and FMA (checked above).
+            unsafe { portable_avx2(panel, n_in, xs, rows, acc) };
+            return;
+        }
+    }
+    portable(panel, n_in, xs, rows, acc);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn portable_avx2(
+    panel: &[f32],
+    n_in: usize,
+    xs: &[f32],
+    rows: usize,
+    acc: &mut [[f32; PANEL]],
+) {
+    portable(panel, n_in, xs, rows, acc)
+}
+
+/// The same product in plain Rust (the compiler vectorises the 64 independent lanes).
+#[inline(always)]
+fn portable(panel: &[f32], n_in: usize, xs: &[f32], rows: usize, acc: &mut [[f32; PANEL]]) {
+    for a in acc[..rows].iter_mut() {
+        *a = [0.0; PANEL];
+    }
+    for (i, w) in panel.chunks_exact(PANEL).enumerate().take(n_in) {
+        for (k, a) in acc[..rows].iter_mut().enumerate() {
+            let xv = xs[k * n_in + i];
+            for (a, &w) in a.iter_mut().zip(w) {
+                *a = xv.mul_add(w, *a);
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::PANEL;
+    use std::arch::x86_64::*;
+
+    /// `R` rows against one panel, 4 × R accumulators in registers.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn rows<const R: usize>(
+        panel: &[f32],
+        n_in: usize,
+        xs: &[f32],
+        acc: &mut [[f32; PANEL]],
+    ) {
+        debug_assert!(panel.len() >= n_in * PANEL && xs.len() >= R * n_in && acc.len() >= R);
+        let mut a = [[_mm512_setzero_ps(); 4]; R];
+        let wp = panel.as_ptr();
+        let xp = xs.as_ptr();
+        for i in 0..n_in {
+            // SAFETY: i < n_in, so the panel row and the x elements are in bounds.
+            let w = wp.add(i * PANEL);
+            let w0 = _mm512_loadu_ps(w);
+            let w1 = _mm512_loadu_ps(w.add(16));
+            let w2 = _mm512_loadu_ps(w.add(32));
+            let w3 = _mm512_loadu_ps(w.add(48));
+            for (k, ak) in a.iter_mut().enumerate() {
+                let xv = _mm512_set1_ps(*xp.add(k * n_in + i));
+                ak[0] = _mm512_fmadd_ps(xv, w0, ak[0]);
+                ak[1] = _mm512_fmadd_ps(xv, w1, ak[1]);
+                ak[2] = _mm512_fmadd_ps(xv, w2, ak[2]);
+                ak[3] = _mm512_fmadd_ps(xv, w3, ak[3]);
+            }
+        }
+        for (k, ak) in a.iter().enumerate() {
+            let o = acc[k].as_mut_ptr();
+            for (q, v) in ak.iter().enumerate() {
+                _mm512_storeu_ps(o.add(16 * q), *v);
+            }
+        }
+    }
+}
+
+/// `Σ a[i] b[i]` over eight independent lanes (vectorisable without reassociation).
+#[inline]
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let mut lanes = [0f32; 8];
+    let (ac, bc) = (a[..n].chunks_exact(8), b[..n].chunks_exact(8));
+    let (ar, br) = (ac.remainder(), bc.remainder());
+    for (x, y) in ac.zip(bc) {
+        for l in 0..8 {
+            lanes[l] += x[l] * y[l];
+        }
+    }
+    let mut s = lanes.iter().sum::<f32>();
+    for (x, y) in ar.iter().zip(br) {
+        s += x * y;
+    }
+    s
+}
+
+/// `y += alpha * x`.
+#[inline]
+pub(crate) fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
+    for (y, &x) in y.iter_mut().zip(x) {
+        *y += alpha * x;
+    }
+}
+
+/// Softmax in place (max-subtracted, as PyTorch does).
+pub(crate) fn softmax(xs: &mut [f32]) {
+    let max = xs.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0f32;
+    for x in xs.iter_mut() {
+        *x = (*x - max).exp();
+        sum += *x;
+    }
+    let inv = 1.0 / sum;
+    for x in xs.iter_mut() {
+        *x *= inv;
+    }
+}
+
+/// LayerNorm over the last axis of `x` (`rows × d`), written to `out`.
+pub(crate) fn layer_norm(x: &[f32], w: &[f32], b: &[f32], eps: f32, out: &mut [f32]) {
+    let d = w.len();
+    for (xr, or) in x.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
+        let mean = xr.iter().map(|&v| v as f64).sum::<f64>() / d as f64;
+        let var = xr
+            .iter()
+            .map(|&v| {
+                let c = v as f64 - mean;
+                c * c
+            })
+            .sum::<f64>()
+            / d as f64;
+        let inv = 1.0 / (var + eps as f64).sqrt();
+        for (((o, &v), &w), &b) in or.iter_mut().zip(xr).zip(w).zip(b) {
+            *o = ((v as f64 - mean) * inv) as f32 * w + b;
+        }
+    }
+}
+
+/// GPT-2's `gelu_new` (the tanh approximation), in place.
+pub(crate) fn gelu_tanh(xs: &mut [f32]) {
+    const C: f32 = 0.797_884_6; // sqrt(2 / pi)
+    for x in xs.iter_mut() {
+        let v = *x;
+        *x = 0.5 * v * (1.0 + (C * (v + 0.044715 * v * v * v)).tanh());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(w: &[f32], n_in: usize, n_out: usize, x: &[f32], rows: usize, b: &[f32]) -> Vec<f32> {
+        let mut y = vec![0f32; rows * n_out];
+        for r in 0..rows {
+            for j in 0..n_out {
+                let mut s = b[j] as f64;
+                for i in 0..n_in {
+                    s += x[r * n_in + i] as f64 * w[i * n_out + j] as f64;
+                }
+                y[r * n_out + j] = s as f32;
+            }
+        }
+        y
+    }
+
+    fn pseudo(n: usize, seed: u32) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(2654435761).max(1);
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 17;
+                s ^= s << 5;
+                (s % 2001) as f32 / 1000.0 - 1.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn packed_linear_equals_the_naive_product_for_every_row_count_and_ragged_widths() {
+        for &(n_in, n_out) in &[(5usize, 3usize), (64, 64), (100, 130), (768, 200)] {
+            let w = pseudo(n_in * n_out, 1);
+            let b = pseudo(n_out, 2);
+            let lin = PackedLinear::from_in_out(&w, n_in, n_out, Some(b.clone()));
+            for rows in [1usize, 2, 4, 6, 7, 13, 40] {
+                let x = pseudo(rows * n_in, rows as u32 + 3);
+                let mut y = vec![f32::NAN; rows * n_out];
+                lin.forward(&x, rows, &mut y);
+                let want = naive(&w, n_in, n_out, &x, rows, &b);
+                for (a, e) in y.iter().zip(&want) {
+                    assert!(
+                        (a - e).abs() <= 1e-4 * (1.0 + e.abs()),
+                        "{n_in}x{n_out} rows {rows}: {a} vs {e}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn transposed_packing_and_columns_read_back_the_weight() {
+        let (n_out, n_in) = (70, 9);
+        let w = pseudo(n_out * n_in, 5);
+        let lin = PackedLinear::from_out_in(&w, n_out, n_in, None);
+        let mut col = vec![0f32; n_in];
+        for j in [0, 1, 63, 64, 69] {
+            lin.column_into(j, &mut col);
+            assert_eq!(col, &w[j * n_in..(j + 1) * n_in]);
+        }
+        let x = pseudo(n_in, 6);
+        let mut y = vec![0f32; n_out];
+        lin.forward(&x, 1, &mut y);
+        for j in 0..n_out {
+            let e = dot(&x, &w[j * n_in..(j + 1) * n_in]);
+            assert!((y[j] - e).abs() < 1e-5);
+        }
+    }
+}
