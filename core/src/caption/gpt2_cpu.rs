@@ -40,10 +40,21 @@ impl Norm {
 }
 
 /// GPT-2's `Conv1D` (`[in, out]` weight plus bias), packed.
-fn conv1d(n_in: usize, n_out: usize, vb: VarBuilder) -> Result<PackedLinear> {
+fn conv1d(n_in: usize, n_out: usize, f16: bool, vb: VarBuilder) -> Result<PackedLinear> {
     let w = vec_of(vb.get((n_in, n_out), "weight")?)?;
     let b = vec_of(vb.get(n_out, "bias")?)?;
-    Ok(PackedLinear::from_in_out(&w, n_in, n_out, Some(b)))
+    Ok(half_if(
+        PackedLinear::from_in_out(&w, n_in, n_out, Some(b)),
+        f16,
+    ))
+}
+
+fn half_if(p: PackedLinear, f16: bool) -> PackedLinear {
+    if f16 {
+        p.into_f16()
+    } else {
+        p
+    }
 }
 
 struct Cross {
@@ -148,6 +159,14 @@ impl Gpt2Cpu {
     /// Loads the weights under `vb` (`decoder` in a VisionEncoderDecoder checkpoint), one
     /// tensor at a time, repacking each as it arrives.
     pub fn new(cfg: &Config, vb: VarBuilder) -> Result<Self> {
+        Self::new_with(cfg, vb, false)
+    }
+
+    /// Like [`Self::new`]; with `f16`, the weights of the blocks and of the head are stored
+    /// as IEEE half (rounded to nearest), so a step streams half the bytes. Activations,
+    /// products and sums stay f32; the logits move by about 1e-3 of their spread, which can
+    /// change a near tie between two tokens, so this is not the token-exact mode.
+    pub fn new_with(cfg: &Config, vb: VarBuilder, f16: bool) -> Result<Self> {
         if !supports(cfg) {
             candle_core::bail!(
                 "the CPU decoder needs a tanh GELU and n_embd divisible by n_head \
@@ -177,9 +196,9 @@ impl Gpt2Cpu {
                 let c = vb.pp("crossattention");
                 Some(Cross {
                     ln: Norm::load(d, eps, vb.pp("ln_cross_attn"))?,
-                    q: conv1d(d, d, c.pp("q_attn"))?,
-                    kv: conv1d(d, 2 * d, c.pp("c_attn"))?,
-                    proj: conv1d(d, d, c.pp("c_proj"))?,
+                    q: conv1d(d, d, f16, c.pp("q_attn"))?,
+                    kv: conv1d(d, 2 * d, f16, c.pp("c_attn"))?,
+                    proj: conv1d(d, d, f16, c.pp("c_proj"))?,
                     // HF's cross-attention is never scaled by the layer index.
                     scale: head_scale as f32,
                 })
@@ -188,13 +207,13 @@ impl Gpt2Cpu {
             };
             blocks.push(Block {
                 ln_1: Norm::load(d, eps, vb.pp("ln_1"))?,
-                c_attn: conv1d(d, 3 * d, vb.pp("attn.c_attn"))?,
-                attn_proj: conv1d(d, d, vb.pp("attn.c_proj"))?,
+                c_attn: conv1d(d, 3 * d, f16, vb.pp("attn.c_attn"))?,
+                attn_proj: conv1d(d, d, f16, vb.pp("attn.c_proj"))?,
                 scale: scale as f32,
                 cross,
                 ln_2: Norm::load(d, eps, vb.pp("ln_2"))?,
-                fc: conv1d(d, inner, vb.pp("mlp.c_fc"))?,
-                mlp_proj: conv1d(inner, d, vb.pp("mlp.c_proj"))?,
+                fc: conv1d(d, inner, f16, vb.pp("mlp.c_fc"))?,
+                mlp_proj: conv1d(inner, d, f16, vb.pp("mlp.c_proj"))?,
             });
         }
         let wpe = vec_of(t.get((cfg.n_positions, d), "wpe.weight")?)?;
@@ -204,13 +223,11 @@ impl Gpt2Cpu {
         // which is never read).
         let (wte, head) = if cfg.tie_word_embeddings {
             let head = PackedLinear::from_out_in(&wte, cfg.vocab_size, d, None);
-            (None, head)
+            (None, half_if(head, f16))
         } else {
             let w = vec_of(vb.get((cfg.vocab_size, d), "lm_head.weight")?)?;
-            (
-                Some(wte),
-                PackedLinear::from_out_in(&w, cfg.vocab_size, d, None),
-            )
+            let head = PackedLinear::from_out_in(&w, cfg.vocab_size, d, None);
+            (Some(wte), half_if(head, f16))
         };
         Ok(Gpt2Cpu {
             cfg: cfg.clone(),
@@ -225,6 +242,31 @@ impl Gpt2Cpu {
     /// The configuration the decoder was built with.
     pub fn config(&self) -> &Config {
         &self.cfg
+    }
+
+    /// Whether the weights are stored as f16.
+    pub fn is_f16(&self) -> bool {
+        self.head.is_f16()
+    }
+
+    /// Bytes of weights a decode step streams (the blocks' layers and the head).
+    pub fn step_weight_bytes(&self) -> usize {
+        let blocks: usize = self
+            .blocks
+            .iter()
+            .map(|b| {
+                let cross = b
+                    .cross
+                    .as_ref()
+                    .map_or(0, |c| c.q.weight_bytes() + c.proj.weight_bytes());
+                b.c_attn.weight_bytes()
+                    + b.attn_proj.weight_bytes()
+                    + b.fc.weight_bytes()
+                    + b.mlp_proj.weight_bytes()
+                    + cross
+            })
+            .sum();
+        blocks + self.head.weight_bytes()
     }
 
     /// Cross-attention keys/values for encoder states `[B, S, D]`; compute once per batch.

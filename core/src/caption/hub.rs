@@ -1,5 +1,6 @@
 //! Fetching a model directory from the Hugging Face Hub into the shared HF cache.
 
+use super::model::Kernels;
 use super::model::WeightFormat;
 use super::vit_gpt2::VitGpt2;
 use crate::error::{Error, Result};
@@ -21,6 +22,8 @@ pub struct HubOptions {
     pub offline: bool,
     /// Show a progress bar while downloading (only on a terminal); default true.
     pub progress: Option<bool>,
+    /// How the loaded model runs ([`Kernels::Auto`] unless set).
+    pub kernels: Kernels,
 }
 
 const REQUIRED: [&str; 2] = ["config.json", "preprocessor_config.json"];
@@ -161,5 +164,5 @@ pub(crate) fn load(repo_id: &str, opts: &HubOptions) -> Result<VitGpt2> {
     } else {
         format!("{repo_id}@{}", hub.revision)
     };
-    VitGpt2::load(&dir, format, name)
+    VitGpt2::load(&dir, format, name, opts.kernels)
 }

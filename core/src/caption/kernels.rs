@@ -19,8 +19,15 @@ const ROWS: usize = 6;
 pub(crate) struct PackedLinear {
     n_in: usize,
     n_out: usize,
-    w: Vec<f32>,
+    w: Panels,
     bias: Option<Vec<f32>>,
+}
+
+/// The panel storage: f32, or IEEE half (half the bytes to stream; widened to f32 on load,
+/// so products and sums stay f32).
+enum Panels {
+    F32(Vec<f32>),
+    F16(Vec<u16>),
 }
 
 impl PackedLinear {
@@ -63,8 +70,33 @@ impl PackedLinear {
         PackedLinear {
             n_in,
             n_out,
-            w,
+            w: Panels::F32(w),
             bias,
+        }
+    }
+
+    /// The same layer with its weights rounded to f16 (round to nearest even).
+    pub(crate) fn into_f16(self) -> Self {
+        let w = match self.w {
+            Panels::F32(w) => Panels::F16(
+                w.iter()
+                    .map(|&x| half::f16::from_f32(x).to_bits())
+                    .collect(),
+            ),
+            f16 => f16,
+        };
+        PackedLinear { w, ..self }
+    }
+
+    pub(crate) fn is_f16(&self) -> bool {
+        matches!(self.w, Panels::F16(_))
+    }
+
+    /// Bytes of weight storage.
+    pub(crate) fn weight_bytes(&self) -> usize {
+        match &self.w {
+            Panels::F32(w) => w.len() * 4,
+            Panels::F16(w) => w.len() * 2,
         }
     }
 
@@ -75,9 +107,12 @@ impl PackedLinear {
     /// Column `j` of `W` (for a head tied to the embeddings: the embedding of token `j`).
     pub(crate) fn column_into(&self, j: usize, out: &mut [f32]) {
         let (p, c) = (j / PANEL, j % PANEL);
-        let panel = &self.w[p * self.n_in * PANEL..(p + 1) * self.n_in * PANEL];
+        let span = p * self.n_in * PANEL..(p + 1) * self.n_in * PANEL;
         for (i, o) in out[..self.n_in].iter_mut().enumerate() {
-            *o = panel[i * PANEL + c];
+            *o = match &self.w {
+                Panels::F32(w) => w[span.start + i * PANEL + c],
+                Panels::F16(w) => half::f16::from_bits(w[span.start + i * PANEL + c]).to_f32(),
+            };
         }
     }
 
@@ -114,7 +149,7 @@ impl PackedLinear {
     /// # Safety
     /// `y` must point to `rows * n_out` floats that no other thread writes in these columns.
     unsafe fn panel(&self, p: usize, x: &[f32], rows: usize, y: SyncPtr) {
-        let panel = &self.w[p * self.n_in * PANEL..(p + 1) * self.n_in * PANEL];
+        let span = p * self.n_in * PANEL..(p + 1) * self.n_in * PANEL;
         let col0 = p * PANEL;
         let cols = (self.n_out - col0).min(PANEL);
         let mut acc = [[0f32; PANEL]; ROWS];
@@ -122,7 +157,10 @@ impl PackedLinear {
         while r0 < rows {
             let r = (rows - r0).min(ROWS);
             let xs = &x[r0 * self.n_in..(r0 + r) * self.n_in];
-            panel_rows(panel, self.n_in, xs, r, &mut acc[..r]);
+            match &self.w {
+                Panels::F32(w) => panel_rows(&w[span.clone()], self.n_in, xs, r, &mut acc[..r]),
+                Panels::F16(w) => panel_rows_f16(&w[span.clone()], self.n_in, xs, r, &mut acc[..r]),
+            }
             for (k, a) in acc[..r].iter().enumerate() {
                 // SAFETY: row r0+k, columns col0..col0+cols are inside y and owned by panel p.
                 let dst = unsafe {
@@ -176,6 +214,42 @@ fn panel_rows(panel: &[f32], n_in: usize, xs: &[f32], rows: usize, acc: &mut [[f
     portable(panel, n_in, xs, rows, acc);
 }
 
+/// [`panel_rows`] for an f16 panel.
+fn panel_rows_f16(panel: &[u16], n_in: usize, xs: &[f32], rows: usize, acc: &mut [[f32; PANEL]]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F (checked above); slices are sized by the caller.
+            unsafe {
+                match rows {
+                    1 => avx512::rows_f16::<1>(panel, n_in, xs, acc),
+                    2 => avx512::rows_f16::<2>(panel, n_in, xs, acc),
+                    3 => avx512::rows_f16::<3>(panel, n_in, xs, acc),
+                    4 => avx512::rows_f16::<4>(panel, n_in, xs, acc),
+                    5 => avx512::rows_f16::<5>(panel, n_in, xs, acc),
+                    _ => avx512::rows_f16::<6>(panel, n_in, xs, acc),
+                }
+            }
+            return;
+        }
+    }
+    for a in acc[..rows].iter_mut() {
+        *a = [0.0; PANEL];
+    }
+    let mut w = [0f32; PANEL];
+    for (i, wh) in panel.chunks_exact(PANEL).enumerate().take(n_in) {
+        for (w, &h) in w.iter_mut().zip(wh) {
+            *w = half::f16::from_bits(h).to_f32();
+        }
+        for (k, a) in acc[..rows].iter_mut().enumerate() {
+            let xv = xs[k * n_in + i];
+            for (a, &w) in a.iter_mut().zip(&w) {
+                *a = xv.mul_add(w, *a);
+            }
+        }
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn portable_avx2(
@@ -224,10 +298,56 @@ mod avx512 {
         for i in 0..n_in {
             // SAFETY: i < n_in, so the panel row and the x elements are in bounds.
             let w = wp.add(i * PANEL);
+            // Ask for the panel 16 rows (4 KiB) ahead: the loads then find it in L1 while
+            // this row's multiply-adds run (prefetches past the end are harmless hints).
+            let ahead = w.wrapping_add(64 * PANEL) as *const i8;
+            _mm_prefetch::<_MM_HINT_T0>(ahead);
+            _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(64));
+            _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(128));
+            _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(192));
             let w0 = _mm512_loadu_ps(w);
             let w1 = _mm512_loadu_ps(w.add(16));
             let w2 = _mm512_loadu_ps(w.add(32));
             let w3 = _mm512_loadu_ps(w.add(48));
+            for (k, ak) in a.iter_mut().enumerate() {
+                let xv = _mm512_set1_ps(*xp.add(k * n_in + i));
+                ak[0] = _mm512_fmadd_ps(xv, w0, ak[0]);
+                ak[1] = _mm512_fmadd_ps(xv, w1, ak[1]);
+                ak[2] = _mm512_fmadd_ps(xv, w2, ak[2]);
+                ak[3] = _mm512_fmadd_ps(xv, w3, ak[3]);
+            }
+        }
+        for (k, ak) in a.iter().enumerate() {
+            let o = acc[k].as_mut_ptr();
+            for (q, v) in ak.iter().enumerate() {
+                _mm512_storeu_ps(o.add(16 * q), *v);
+            }
+        }
+    }
+
+    /// [`rows`] for a panel stored as f16, widened to f32 as it is loaded.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn rows_f16<const R: usize>(
+        panel: &[u16],
+        n_in: usize,
+        xs: &[f32],
+        acc: &mut [[f32; PANEL]],
+    ) {
+        debug_assert!(panel.len() >= n_in * PANEL && xs.len() >= R * n_in && acc.len() >= R);
+        let mut a = [[_mm512_setzero_ps(); 4]; R];
+        let wp = panel.as_ptr();
+        let xp = xs.as_ptr();
+        for i in 0..n_in {
+            // SAFETY: i < n_in, so the panel row and the x elements are in bounds.
+            let w = wp.add(i * PANEL);
+            let ahead = w.wrapping_add(64 * PANEL) as *const i8;
+            _mm_prefetch::<_MM_HINT_T0>(ahead);
+            _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(64));
+            // (No closure here: closures do not inherit the function's target features.)
+            let w0 = _mm512_cvtph_ps(_mm256_loadu_si256(w as *const __m256i));
+            let w1 = _mm512_cvtph_ps(_mm256_loadu_si256(w.add(16) as *const __m256i));
+            let w2 = _mm512_cvtph_ps(_mm256_loadu_si256(w.add(32) as *const __m256i));
+            let w3 = _mm512_cvtph_ps(_mm256_loadu_si256(w.add(48) as *const __m256i));
             for (k, ak) in a.iter_mut().enumerate() {
                 let xv = _mm512_set1_ps(*xp.add(k * n_in + i));
                 ak[0] = _mm512_fmadd_ps(xv, w0, ak[0]);
@@ -364,6 +484,32 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn f16_panels_compute_with_the_rounded_weights() {
+        let (n_in, n_out) = (100, 130);
+        let w = pseudo(n_in * n_out, 7);
+        let b = pseudo(n_out, 8);
+        let rounded: Vec<f32> = w.iter().map(|&x| half::f16::from_f32(x).to_f32()).collect();
+        let lin = PackedLinear::from_in_out(&w, n_in, n_out, Some(b.clone())).into_f16();
+        assert_eq!(lin.weight_bytes(), 3 * PANEL * n_in * 2);
+        for rows in [1usize, 4, 9] {
+            let x = pseudo(rows * n_in, 9);
+            let mut y = vec![0f32; rows * n_out];
+            lin.forward(&x, rows, &mut y);
+            let want = naive(&rounded, n_in, n_out, &x, rows, &b);
+            for (a, e) in y.iter().zip(&want) {
+                assert!(
+                    (a - e).abs() <= 1e-4 * (1.0 + e.abs()),
+                    "rows {rows}: {a} vs {e}"
+                );
+            }
+        }
+        let mut col = vec![0f32; n_in];
+        lin.column_into(129, &mut col);
+        let want: Vec<f32> = (0..n_in).map(|i| rounded[i * n_out + 129]).collect();
+        assert_eq!(col, want);
     }
 
     #[test]

@@ -23,7 +23,7 @@ mod weights;
 pub use decode::{decode_rgb, DecodeOptions, ImageLimits, RgbImage};
 pub use generate::{EarlyStopping, GenerationConfig};
 pub use hub::HubOptions;
-pub use model::{DecoderKind, WeightFormat};
+pub use model::{Kernels, WeightFormat};
 pub use preprocess::PreprocessorConfig;
 pub use vit_gpt2::VitGpt2;
 

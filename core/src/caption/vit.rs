@@ -2,9 +2,10 @@
 //! used by Hugging Face's `ViTModel`: pre-LayerNorm blocks over a CLS token plus patches.
 //! Weight names follow the checkpoint (`embeddings.*`, `encoder.layer.{i}.*`, `layernorm.*`).
 
-use super::kernels::PackedLinear;
+use super::kernels::{self, PackedLinear};
 use candle_core::{Module, Result, Tensor};
 use candle_nn::{layer_norm, LayerNorm, LayerNormConfig, VarBuilder};
+use rayon::prelude::*;
 use serde::Deserialize;
 
 fn default_eps() -> f64 {
@@ -94,6 +95,27 @@ impl Act {
             Act::GeluErf => x.gelu_erf(),
             Act::GeluTanh => x.gelu(),
             Act::Relu => x.relu(),
+        }
+    }
+
+    /// The same functions on a slice, in place (candle's erf, so both paths agree).
+    fn apply_raw(self, xs: &mut [f32]) {
+        match self {
+            Act::GeluErf => {
+                for x in xs.iter_mut() {
+                    let v = *x;
+                    *x = (candle_core::cpu::erf::erf_f32(v * std::f32::consts::FRAC_1_SQRT_2)
+                        + 1.0)
+                        * 0.5
+                        * v;
+                }
+            }
+            Act::GeluTanh => kernels::gelu_tanh(xs),
+            Act::Relu => {
+                for x in xs.iter_mut() {
+                    *x = x.max(0.0);
+                }
+            }
         }
     }
 }
@@ -198,8 +220,7 @@ impl Dense {
         Ok((w, b))
     }
 
-    fn new(n_in: usize, n_out: usize, bias: bool, vb: VarBuilder) -> Result<Self> {
-        let cpu = vb.device().is_cpu();
+    fn new(n_in: usize, n_out: usize, bias: bool, cpu: bool, vb: VarBuilder) -> Result<Self> {
         let (w, b) = Self::load(n_in, n_out, bias, vb)?;
         Self::from_weight(w, b, cpu)
     }
@@ -249,7 +270,7 @@ struct SelfAttention {
 }
 
 impl SelfAttention {
-    fn new(cfg: &Config, vb: VarBuilder) -> Result<Self> {
+    fn new(cfg: &Config, cpu: bool, vb: VarBuilder) -> Result<Self> {
         let d = cfg.hidden_size;
         let a = vb.pp("attention");
         let parts = ["query", "key", "value"]
@@ -264,8 +285,8 @@ impl SelfAttention {
             None
         };
         Ok(SelfAttention {
-            qkv: Dense::from_weight(w, bias, vb.device().is_cpu())?,
-            output: Dense::new(d, d, true, vb.pp("output.dense"))?,
+            qkv: Dense::from_weight(w, bias, cpu)?,
+            output: Dense::new(d, d, true, cpu, vb.pp("output.dense"))?,
             heads: cfg.num_attention_heads,
         })
     }
@@ -292,6 +313,45 @@ impl SelfAttention {
     }
 }
 
+/// LayerNorm parameters as plain vectors, for the CPU path.
+struct RawNorm {
+    w: Vec<f32>,
+    b: Vec<f32>,
+    eps: f32,
+}
+
+impl RawNorm {
+    fn of(ln: &LayerNorm, eps: f64) -> Result<Self> {
+        let w = ln.weight().to_vec1::<f32>()?;
+        let b = match ln.bias() {
+            Some(b) => b.to_vec1::<f32>()?,
+            None => vec![0.0; w.len()],
+        };
+        Ok(RawNorm {
+            w,
+            b,
+            eps: eps as f32,
+        })
+    }
+
+    fn apply(&self, x: &[f32], out: &mut [f32]) {
+        let d = self.w.len();
+        // Rows are independent; a few hundred per image are worth two threads.
+        x.par_chunks(d * 32)
+            .zip(out.par_chunks_mut(d * 32))
+            .for_each(|(x, o)| kernels::layer_norm(x, &self.w, &self.b, self.eps, o));
+    }
+}
+
+/// Scratch space of the CPU path, allocated once per forward and reused by every layer.
+struct Scratch {
+    a: Vec<f32>,
+    qkv: Vec<f32>,
+    ctx: Vec<f32>,
+    tmp: Vec<f32>,
+    ff: Vec<f32>,
+}
+
 struct Layer {
     layernorm_before: LayerNorm,
     attention: SelfAttention,
@@ -299,18 +359,38 @@ struct Layer {
     intermediate: Dense,
     output: Dense,
     act: Act,
+    /// `(layernorm_before, layernorm_after)` as vectors when the layer runs on the CPU path.
+    raw: Option<(RawNorm, RawNorm)>,
 }
 
 impl Layer {
-    fn new(cfg: &Config, vb: VarBuilder) -> Result<Self> {
+    fn new(cfg: &Config, cpu: bool, vb: VarBuilder) -> Result<Self> {
         let d = cfg.hidden_size;
+        let eps = cfg.layer_norm_eps;
+        let layernorm_before = ln(d, eps, vb.pp("layernorm_before"))?;
+        let layernorm_after = ln(d, eps, vb.pp("layernorm_after"))?;
+        let raw = if cpu {
+            Some((
+                RawNorm::of(&layernorm_before, eps)?,
+                RawNorm::of(&layernorm_after, eps)?,
+            ))
+        } else {
+            None
+        };
         Ok(Layer {
-            layernorm_before: ln(d, cfg.layer_norm_eps, vb.pp("layernorm_before"))?,
-            attention: SelfAttention::new(cfg, vb.pp("attention"))?,
-            layernorm_after: ln(d, cfg.layer_norm_eps, vb.pp("layernorm_after"))?,
-            intermediate: Dense::new(d, cfg.intermediate_size, true, vb.pp("intermediate.dense"))?,
-            output: Dense::new(cfg.intermediate_size, d, true, vb.pp("output.dense"))?,
+            layernorm_before,
+            attention: SelfAttention::new(cfg, cpu, vb.pp("attention"))?,
+            layernorm_after,
+            intermediate: Dense::new(
+                d,
+                cfg.intermediate_size,
+                true,
+                cpu,
+                vb.pp("intermediate.dense"),
+            )?,
+            output: Dense::new(cfg.intermediate_size, d, true, cpu, vb.pp("output.dense"))?,
             act: Act::parse(&cfg.hidden_act)?,
+            raw,
         })
     }
 
@@ -322,19 +402,110 @@ impl Layer {
         let h = self.output.forward(&self.act.apply(&h)?)?;
         x + h
     }
+
+    /// The same block on plain vectors: `x` is `[b * n, D]` and is updated in place.
+    fn forward_cpu(&self, x: &mut [f32], b: usize, n: usize, s: &mut Scratch) -> Result<()> {
+        let (
+            Some((ln_1, ln_2)),
+            Dense::Packed(qkv),
+            Dense::Packed(proj),
+            Dense::Packed(fc),
+            Dense::Packed(out),
+        ) = (
+            &self.raw,
+            &self.attention.qkv,
+            &self.attention.output,
+            &self.intermediate,
+            &self.output,
+        )
+        else {
+            candle_core::bail!("the layer was not loaded for the CPU path");
+        };
+        let rows = b * n;
+        let d = proj.n_out();
+        let heads = self.attention.heads;
+        let dh = d / heads;
+        ln_1.apply(x, &mut s.a);
+        qkv.forward(&s.a, rows, &mut s.qkv);
+        // One task per (image, head): scores = q k^T / sqrt(dh), softmax, then times v, each
+        // product through the packed kernel (k^T and v repacked per head: n * dh floats).
+        let qkv_out = &s.qkv;
+        let div = (dh as f32).sqrt();
+        let heads_out: Vec<Vec<f32>> = (0..b * heads)
+            .into_par_iter()
+            .map(|task| {
+                let (img, h) = (task / heads, task % heads);
+                let part = |which: usize| -> Vec<f32> {
+                    (0..n)
+                        .flat_map(|i| {
+                            let at = (img * n + i) * 3 * d + which * d + h * dh;
+                            qkv_out[at..at + dh].iter().copied()
+                        })
+                        .collect()
+                };
+                let (q, k, v) = (part(0), part(1), part(2));
+                let mut scores = vec![0f32; n * n];
+                PackedLinear::from_out_in(&k, n, dh, None).forward(&q, n, &mut scores);
+                for row in scores.chunks_exact_mut(n) {
+                    for v in row.iter_mut() {
+                        *v /= div;
+                    }
+                    kernels::softmax(row);
+                }
+                let mut ctx = vec![0f32; n * dh];
+                PackedLinear::from_in_out(&v, n, dh, None).forward(&scores, n, &mut ctx);
+                ctx
+            })
+            .collect();
+        for (task, ctx) in heads_out.iter().enumerate() {
+            let (img, h) = (task / heads, task % heads);
+            for (i, c) in ctx.chunks_exact(dh).enumerate() {
+                let at = (img * n + i) * d + h * dh;
+                s.ctx[at..at + dh].copy_from_slice(c);
+            }
+        }
+        proj.forward(&s.ctx, rows, &mut s.tmp);
+        add(x, &s.tmp);
+        ln_2.apply(x, &mut s.a);
+        fc.forward(&s.a, rows, &mut s.ff);
+        let act = self.act;
+        s.ff.par_chunks_mut(1 << 14).for_each(|c| act.apply_raw(c));
+        out.forward(&s.ff, rows, &mut s.tmp);
+        add(x, &s.tmp);
+        Ok(())
+    }
+}
+
+fn add(x: &mut [f32], y: &[f32]) {
+    for (a, &b) in x.iter_mut().zip(y) {
+        *a += b;
+    }
 }
 
 /// The ViT encoder: `forward(pixel_values [N,3,H,W]) -> last_hidden_state [N, 1+P, D]`.
+///
+/// Loaded for the CPU ([`VitEncoder::new_with`] with `cpu = true`, what a CPU model gets),
+/// its blocks run on plain vectors with the packed kernel of the decoder; otherwise on candle
+/// tensors.
 pub struct VitEncoder {
     embeddings: Embeddings,
     layers: Vec<Layer>,
     layernorm: LayerNorm,
+    raw_layernorm: Option<RawNorm>,
     cfg: Config,
 }
 
 impl VitEncoder {
-    /// Loads the weights under `vb` (`encoder` in a VisionEncoderDecoder checkpoint).
+    /// Loads the weights under `vb` (`encoder` in a VisionEncoderDecoder checkpoint), for
+    /// the CPU path when `vb` is on the CPU.
     pub fn new(cfg: &Config, vb: VarBuilder) -> Result<Self> {
+        let cpu = vb.device().is_cpu();
+        Self::new_with(cfg, vb, cpu)
+    }
+
+    /// Like [`Self::new`], choosing the path: `cpu = false` keeps candle tensors (any
+    /// device; the reference the CPU path is tested against).
+    pub fn new_with(cfg: &Config, vb: VarBuilder, cpu: bool) -> Result<Self> {
         if cfg.num_attention_heads == 0 || !cfg.hidden_size.is_multiple_of(cfg.num_attention_heads)
         {
             candle_core::bail!("hidden_size must be a multiple of num_attention_heads");
@@ -342,15 +513,22 @@ impl VitEncoder {
         if cfg.patch_size == 0 || !cfg.image_size.is_multiple_of(cfg.patch_size) {
             candle_core::bail!("image_size must be a multiple of patch_size");
         }
+        let cpu = cpu && vb.device().is_cpu();
         let embeddings = Embeddings::new(cfg, vb.pp("embeddings"))?;
         let layers = (0..cfg.num_hidden_layers)
-            .map(|i| Layer::new(cfg, vb.pp(format!("encoder.layer.{i}"))))
+            .map(|i| Layer::new(cfg, cpu, vb.pp(format!("encoder.layer.{i}"))))
             .collect::<Result<Vec<_>>>()?;
         let layernorm = ln(cfg.hidden_size, cfg.layer_norm_eps, vb.pp("layernorm"))?;
+        let raw_layernorm = if cpu {
+            Some(RawNorm::of(&layernorm, cfg.layer_norm_eps)?)
+        } else {
+            None
+        };
         Ok(VitEncoder {
             embeddings,
             layers,
             layernorm,
+            raw_layernorm,
             cfg: cfg.clone(),
         })
     }
@@ -360,13 +538,14 @@ impl VitEncoder {
         &self.cfg
     }
 
+    /// Whether the blocks run on the CPU path.
+    pub fn is_cpu_path(&self) -> bool {
+        self.raw_layernorm.is_some()
+    }
+
     /// `last_hidden_state` after the final LayerNorm.
     pub fn forward(&self, pixel_values: &Tensor) -> Result<Tensor> {
-        let mut x = self.embeddings.forward(pixel_values)?;
-        for layer in &self.layers {
-            x = layer.forward(&x)?;
-        }
-        self.layernorm.forward(&x)
+        Ok(self.run(pixel_values, false)?.0)
     }
 
     /// Like HF's `output_hidden_states=True`: the embeddings, then the state after each
@@ -375,12 +554,44 @@ impl VitEncoder {
         &self,
         pixel_values: &Tensor,
     ) -> Result<(Tensor, Vec<Tensor>)> {
+        self.run(pixel_values, true)
+    }
+
+    fn run(&self, pixel_values: &Tensor, keep: bool) -> Result<(Tensor, Vec<Tensor>)> {
         let mut x = self.embeddings.forward(pixel_values)?;
-        let mut states = vec![x.clone()];
-        for layer in &self.layers {
-            x = layer.forward(&x)?;
+        let mut states = Vec::new();
+        if keep {
             states.push(x.clone());
         }
-        Ok((self.layernorm.forward(&x)?, states))
+        let Some(final_ln) = &self.raw_layernorm else {
+            for layer in &self.layers {
+                x = layer.forward(&x)?;
+                if keep {
+                    states.push(x.clone());
+                }
+            }
+            return Ok((self.layernorm.forward(&x)?, states));
+        };
+        let (b, n, d) = x.dims3()?;
+        let dev = x.device().clone();
+        let rows = b * n;
+        let inner = self.cfg.intermediate_size;
+        let mut v = x.flatten_all()?.to_vec1::<f32>()?;
+        let mut s = Scratch {
+            a: vec![0f32; rows * d],
+            qkv: vec![0f32; rows * 3 * d],
+            ctx: vec![0f32; rows * d],
+            tmp: vec![0f32; rows * d],
+            ff: vec![0f32; rows * inner],
+        };
+        for layer in &self.layers {
+            layer.forward_cpu(&mut v, b, n, &mut s)?;
+            if keep {
+                states.push(Tensor::from_slice(&v, (b, n, d), &dev)?);
+            }
+        }
+        final_ln.apply(&v, &mut s.a);
+        s.a.truncate(rows * d);
+        Ok((Tensor::from_vec(s.a, (b, n, d), &dev)?, states))
     }
 }
