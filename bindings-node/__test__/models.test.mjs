@@ -28,6 +28,17 @@ test('captions from buffers, off the main thread, with typed errors', async () =
   assert.equal(out.caption, captions[0])
 })
 
+test('kernels: exact CPU path by default, f16 decoder weights on request', async () => {
+  const exact = Captioner.fromDir(tiny)
+  assert.equal(exact.kernels, 'cpu')
+  const f16 = Captioner.fromDir(tiny, 'cpu-f16')
+  assert.equal(f16.kernels, 'cpu-f16')
+  const buffers = images.slice(0, 4).map((p) => readFileSync(p))
+  // Not guaranteed token-exact in general; the fixture captions do not move.
+  assert.deepEqual(await f16.caption(buffers), await exact.caption(buffers))
+  assert.throws(() => Captioner.fromDir(tiny, 'bf16'), { code: 'INVALID_INPUT' })
+})
+
 test('MiniLM embeddings and semantic recommendations', async () => {
   const dir = process.env.SOCIALLENS_MINILM_DIR
   assert.ok(dir, 'SOCIALLENS_MINILM_DIR not set: run bash scripts/test.sh')

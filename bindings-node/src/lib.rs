@@ -320,9 +320,17 @@ impl Task for CaptionTask {
 impl Captioner {
     /// Loads a model folder (`config.json`, `model.safetensors` or `pytorch_model.bin`,
     /// `preprocessor_config.json`, tokenizer files).
+    ///
+    /// `kernels`: `"auto"` (default: the token-exact CPU path on the CPU), `"cpu"`,
+    /// `"candle"`, or `"cpu-f16"` (f16 decoder weights: faster decoding, not guaranteed
+    /// token-exact).
     #[napi(factory)]
-    pub fn from_dir(env: &Env, path: String) -> Result<Self> {
-        core::VitGpt2::from_dir(&path)
+    pub fn from_dir(env: &Env, path: String, kernels: Option<String>) -> Result<Self> {
+        kernels
+            .as_deref()
+            .unwrap_or("auto")
+            .parse::<core::caption::Kernels>()
+            .and_then(|k| core::VitGpt2::from_dir_with_kernels(&path, k))
             .map(|m| Self {
                 inner: std::sync::Arc::new(m),
             })
@@ -332,14 +340,31 @@ impl Captioner {
     /// Downloads (once, into the Hugging Face cache) and loads a model repository (default
     /// `nlpconnect/vit-gpt2-image-captioning`); honours `HF_ENDPOINT`, `HF_HOME` and
     /// `HF_HUB_OFFLINE=1`. Blocks while it downloads: call it at start-up.
+    /// `kernels` as in `fromDir`.
     #[napi(factory)]
-    pub fn from_hub(env: &Env, repo: Option<String>) -> Result<Self> {
+    pub fn from_hub(env: &Env, repo: Option<String>, kernels: Option<String>) -> Result<Self> {
         let repo = repo.unwrap_or_else(|| "nlpconnect/vit-gpt2-image-captioning".into());
-        core::VitGpt2::from_hub(&repo)
+        kernels
+            .as_deref()
+            .unwrap_or("auto")
+            .parse::<core::caption::Kernels>()
+            .and_then(|k| {
+                let options = core::caption::HubOptions {
+                    kernels: k,
+                    ..Default::default()
+                };
+                core::VitGpt2::from_hub_with(&repo, &options)
+            })
             .map(|m| Self {
                 inner: std::sync::Arc::new(m),
             })
             .map_err(|e| js_error(env, e))
+    }
+
+    /// How the model runs: `"cpu"`, `"cpu-f16"` or `"candle"`.
+    #[napi(getter)]
+    pub fn kernels(&self) -> String {
+        self.inner.model().decoder().kernels().as_str().into()
     }
 
     /// One caption per image (encoded bytes), computed off the main thread.

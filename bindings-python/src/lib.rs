@@ -491,10 +491,15 @@ fn image_bytes(py: Python<'_>, image: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
 impl PyCaptioner {
     /// Loads a model folder (`config.json`, `model.safetensors` or `pytorch_model.bin`,
     /// `preprocessor_config.json`, tokenizer files).
+    ///
+    /// `kernels`: `"auto"` (the token-exact CPU path on the CPU), `"cpu"`, `"candle"`, or
+    /// `"cpu-f16"` (f16 decoder weights: faster decoding, not guaranteed token-exact).
     #[staticmethod]
-    fn from_dir(py: Python<'_>, path: std::path::PathBuf) -> PyResult<Self> {
+    #[pyo3(signature = (path, *, kernels="auto"))]
+    fn from_dir(py: Python<'_>, path: std::path::PathBuf, kernels: &str) -> PyResult<Self> {
+        let kernels: core::caption::Kernels = kernels.parse().map_err(to_py_err)?;
         let model = py
-            .detach(|| core::VitGpt2::from_dir(&path))
+            .detach(|| core::VitGpt2::from_dir_with_kernels(&path, kernels))
             .map_err(to_py_err)?;
         Ok(Self {
             inner: Arc::new(model),
@@ -504,15 +509,26 @@ impl PyCaptioner {
     /// Downloads (once, into the Hugging Face cache) and loads a model repository; honours
     /// `HF_ENDPOINT`, `HF_HOME` and `HF_HUB_OFFLINE=1`.
     #[staticmethod]
-    #[pyo3(signature = (repo="nlpconnect/vit-gpt2-image-captioning"))]
-    fn from_hub(py: Python<'_>, repo: &str) -> PyResult<Self> {
+    /// `kernels` as in [`from_dir`].
+    #[pyo3(signature = (repo="nlpconnect/vit-gpt2-image-captioning", *, kernels="auto"))]
+    fn from_hub(py: Python<'_>, repo: &str, kernels: &str) -> PyResult<Self> {
         let repo = repo.to_string();
+        let options = core::caption::HubOptions {
+            kernels: kernels.parse().map_err(to_py_err)?,
+            ..Default::default()
+        };
         let model = py
-            .detach(|| core::VitGpt2::from_hub(&repo))
+            .detach(|| core::VitGpt2::from_hub_with(&repo, &options))
             .map_err(to_py_err)?;
         Ok(Self {
             inner: Arc::new(model),
         })
+    }
+
+    /// How the model runs: `"cpu"`, `"cpu-f16"` or `"candle"`.
+    #[getter]
+    fn kernels(&self) -> &'static str {
+        self.inner.model().decoder().kernels().as_str()
     }
 
     /// One caption per image (bytes, paths or PIL images), computed with the GIL released.

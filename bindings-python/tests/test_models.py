@@ -43,6 +43,21 @@ def test_captioner_from_bytes_paths_and_errors():
         sociallens.Captioner.from_dir("/no/such/model")
 
 
+def test_captioner_kernels_choice():
+    exact = sociallens.Captioner.from_dir(TINY)
+    assert exact.kernels == "cpu"
+    f16 = sociallens.Captioner.from_dir(TINY, kernels="cpu-f16")
+    assert f16.kernels == "cpu-f16"
+    candle = sociallens.Captioner.from_dir(TINY, kernels="candle")
+    assert candle.kernels == "candle"
+    images = [p.read_bytes() for p in IMAGES[:4]]
+    want = exact.caption(images)
+    # f16 weights are not guaranteed token-exact, but the fixture captions do not move.
+    assert candle.caption(images) == want == f16.caption(images)
+    with pytest.raises(sociallens.InvalidInputError, match="cpu-f16"):
+        sociallens.Captioner.from_dir(TINY, kernels="bf16")
+
+
 def test_captioner_accepts_pil_images():
     pil = pytest.importorskip("PIL.Image")
     cap = sociallens.Captioner.from_dir(TINY)

@@ -75,9 +75,16 @@ class ForgetReport:
 class Captioner:
     """The ViT-GPT2 image captioner, token-identical to Hugging Face's pipeline."""
     @staticmethod
-    def from_dir(path: str | PathLike[str]) -> Captioner: ...
+    def from_dir(path: str | PathLike[str], *, kernels: str = "auto") -> Captioner:
+        """kernels: "auto" (token-exact CPU path on the CPU), "cpu", "candle", or "cpu-f16"
+        (f16 decoder weights: faster decoding, not guaranteed token-exact)."""
     @staticmethod
-    def from_hub(repo: str = "nlpconnect/vit-gpt2-image-captioning") -> Captioner: ...
+    def from_hub(
+        repo: str = "nlpconnect/vit-gpt2-image-captioning", *, kernels: str = "auto"
+    ) -> Captioner: ...
+    @property
+    def kernels(self) -> str:
+        """How the model runs: "cpu", "cpu-f16" or "candle"."""
     def caption(self, images: Sequence[bytes | bytearray | str | PathLike[str] | Any]) -> list[str]:
         """One caption per image: bytes, paths or PIL images (the GIL is released)."""
 

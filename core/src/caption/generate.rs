@@ -7,6 +7,7 @@
 use super::model::{model_err, Stepper, VisionEncoderDecoder};
 use crate::error::{Error, Result};
 use candle_core::Tensor;
+use rayon::prelude::*;
 use serde::Deserialize;
 
 /// When beam search stops (`early_stopping` in HF).
@@ -292,10 +293,10 @@ fn greedy(stepper: &mut dyn Stepper, b: usize, cfg: &GenerationConfig) -> Result
     Ok(seqs)
 }
 
-/// `log_softmax` of one row in f32 (the sum accumulated in f64).
+/// `log_softmax` of one row in f32, as PyTorch computes it (the sum accumulated in f64).
 fn log_softmax(row: &mut [f32]) {
     let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let sum: f64 = row.iter().map(|&x| ((x - max) as f64).exp()).sum();
+    let sum: f64 = row.iter().map(|&x| (x - max).exp() as f64).sum();
     let lse = max + sum.ln() as f32;
     for x in row.iter_mut() {
         *x -= lse;
@@ -401,22 +402,29 @@ fn beam(stepper: &mut dyn Stepper, b: usize, cfg: &GenerationConfig) -> Result<V
         let mut next_tokens = vec![cfg.pad_token_id; n];
         let mut next_scores = vec![0f32; n];
         let mut next_src: Vec<u32> = (0..n as u32).collect();
+        // Each row's scores and best 2 * num_beams candidates, the rows spread over threads.
+        let per_row: Vec<Vec<(f32, usize)>> = logits
+            .par_chunks_mut(vocab)
+            .enumerate()
+            .map(|(r, row)| {
+                let mut c = Vec::with_capacity(2 * nb);
+                if !done[r / nb] {
+                    log_softmax(row);
+                    process(row, &seqs[r], cfg);
+                    let s = scores[r];
+                    for x in row.iter_mut() {
+                        *x += s;
+                    }
+                    top_k_into(row, (r % nb) * vocab, 2 * nb, &mut c);
+                }
+                c
+            })
+            .collect();
         for img in 0..b {
             if done[img] {
                 continue;
             }
-            let mut cand: Vec<(f32, usize)> = Vec::with_capacity(2 * nb * nb);
-            for j in 0..nb {
-                let r = img * nb + j;
-                let row = &mut logits[r * vocab..(r + 1) * vocab];
-                log_softmax(row);
-                process(row, &seqs[r], cfg);
-                let s = scores[r];
-                for x in row.iter_mut() {
-                    *x += s;
-                }
-                top_k_into(row, j * vocab, 2 * nb, &mut cand);
-            }
+            let mut cand: Vec<(f32, usize)> = per_row[img * nb..(img + 1) * nb].concat();
             cand.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
             cand.truncate(2 * nb);
             let mut taken = 0;

@@ -14,6 +14,7 @@ use super::gpt2::Config;
 use super::kernels::{self, PackedLinear};
 use candle_core::{DType, Device, Result, Tensor};
 use candle_nn::VarBuilder;
+use rayon::prelude::*;
 
 fn vec_of(t: Tensor) -> Result<Vec<f32>> {
     t.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()
@@ -419,28 +420,19 @@ impl Gpt2Cpu {
                 let s_len = cross.len;
                 c.ln.apply(&h, &mut a);
                 c.q.forward(&a, rows, &mut qkv[..rows * d]);
-                for r in 0..rows {
-                    let img = r / t / group;
-                    let q = &qkv[r * d..(r + 1) * d];
-                    for hh in 0..heads {
+                let q = &qkv[..rows * d];
+                // One task per (row, head); ctx splits into matching dh-wide pieces.
+                ctx.par_chunks_mut(dh)
+                    .enumerate()
+                    .with_min_len(4)
+                    .for_each(|(task, out)| {
+                        let (r, hh) = (task / heads, task % heads);
+                        let img = r / t / group;
                         let kh = &k_t[(img * heads + hh) * dh * s_len..][..dh * s_len];
-                        let sc = &mut scores[..s_len];
-                        sc.fill(0.0);
-                        for (e, ke) in kh.chunks_exact(s_len).enumerate() {
-                            kernels::axpy(q[hh * dh + e], ke, sc);
-                        }
-                        for x in sc.iter_mut() {
-                            *x *= c.scale;
-                        }
-                        kernels::softmax(sc);
                         let vh = &v[(img * heads + hh) * s_len * dh..][..s_len * dh];
-                        let out = &mut ctx[r * d + hh * dh..][..dh];
-                        out.fill(0.0);
-                        for (&p, vs) in sc.iter().zip(vh.chunks_exact(dh)) {
-                            kernels::axpy(p, vs, out);
-                        }
-                    }
-                }
+                        let qh = &q[r * d + hh * dh..][..dh];
+                        kernels::attend_transposed(qh, kh, vh, c.scale, out);
+                    });
                 c.proj.forward(&ctx, rows, &mut tmp);
                 add(&mut h, &tmp);
             }

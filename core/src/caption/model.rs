@@ -114,6 +114,45 @@ pub enum Kernels {
     CpuF16,
 }
 
+impl Kernels {
+    /// The name [`Kernels::from_str`](std::str::FromStr) reads: `auto`, `candle`, `cpu`,
+    /// `cpu-f16`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kernels::Auto => "auto",
+            Kernels::Candle => "candle",
+            Kernels::Cpu => "cpu",
+            Kernels::CpuF16 => "cpu-f16",
+        }
+    }
+}
+
+impl std::str::FromStr for Kernels {
+    type Err = Error;
+
+    /// ```
+    /// use sociallens::caption::Kernels;
+    /// assert_eq!("cpu-f16".parse::<Kernels>()?, Kernels::CpuF16);
+    /// assert_eq!("bf16".parse::<Kernels>().unwrap_err().code(), "INVALID_INPUT");
+    /// # Ok::<(), sociallens::Error>(())
+    /// ```
+    fn from_str(s: &str) -> Result<Self> {
+        [
+            Kernels::Auto,
+            Kernels::Candle,
+            Kernels::Cpu,
+            Kernels::CpuF16,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+        .ok_or_else(|| {
+            Error::invalid(format!(
+                "kernels must be auto, candle, cpu or cpu-f16, not {s:?}"
+            ))
+        })
+    }
+}
+
 /// The decoder a [`VisionEncoderDecoder`] runs.
 pub enum Decoder {
     /// candle tensors on the model's device.

@@ -98,18 +98,10 @@ impl Act {
         }
     }
 
-    /// The same functions on a slice, in place (candle's erf, so both paths agree).
+    /// The same functions on a slice, in place.
     fn apply_raw(self, xs: &mut [f32]) {
         match self {
-            Act::GeluErf => {
-                for x in xs.iter_mut() {
-                    let v = *x;
-                    *x = (candle_core::cpu::erf::erf_f32(v * std::f32::consts::FRAC_1_SQRT_2)
-                        + 1.0)
-                        * 0.5
-                        * v;
-                }
-            }
+            Act::GeluErf => kernels::gelu_erf(xs),
             Act::GeluTanh => kernels::gelu_tanh(xs),
             Act::Relu => {
                 for x in xs.iter_mut() {
