@@ -565,3 +565,58 @@ fn f16_decoder_weights_keep_the_fixture_tokens() {
     };
     assert_eq!(2 * d.step_weight_bytes(), d32.step_weight_bytes());
 }
+
+/// Greedy steps screen the head with an f16 copy and recompute only the tokens that could
+/// win: they pick what the full f32 head picks, token for token, also when the best token
+/// is banned and the runner-up has to be found.
+#[test]
+fn greedy_steps_pick_the_full_heads_argmax() {
+    let pv = load_tensors("preprocess/pixel_values_32.safetensors");
+    let model = load_kind(WeightFormat::Safetensors, Kernels::Cpu);
+    let Decoder::Cpu(d) = model.decoder() else {
+        unreachable!()
+    };
+    let batch = Tensor::cat(
+        &IMAGES[..3].iter().map(|f| &pv[stem(f)]).collect::<Vec<_>>(),
+        0,
+    )
+    .unwrap();
+    let cross = d.cross_kv(&model.encode(&batch).unwrap()).unwrap();
+    let vocab = d.config().vocab_size;
+    let argmax = |row: &[f32]| {
+        let mut best = 0;
+        for (i, &x) in row.iter().enumerate() {
+            if x > row[best] {
+                best = i;
+            }
+        }
+        best as u32
+    };
+    let (mut full_cache, mut greedy_cache) =
+        (gpt2_cpu::KvCache::default(), gpt2_cpu::KvCache::default());
+    let mut tokens = vec![50256u32.min(vocab as u32 - 1); 3];
+    for step in 0..8 {
+        let mut logits = d.step(&tokens, 3, &cross, &mut full_cache).unwrap();
+        // Row 0 loses its best token, row 1 keeps everything, row 2 loses tokens 0..step.
+        let bans: Vec<Vec<u32>> = vec![
+            vec![argmax(&logits[..vocab])],
+            vec![],
+            (0..step as u32).collect(),
+        ];
+        let want: Vec<u32> = logits
+            .chunks_exact_mut(vocab)
+            .zip(&bans)
+            .map(|(row, ban)| {
+                for &t in ban {
+                    row[t as usize] = f32::NEG_INFINITY;
+                }
+                argmax(row)
+            })
+            .collect();
+        let got = d
+            .step_greedy(&tokens, 3, &cross, &mut greedy_cache, &bans)
+            .unwrap();
+        assert_eq!(got, want, "step {step}");
+        tokens = want;
+    }
+}

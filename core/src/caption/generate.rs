@@ -236,26 +236,34 @@ fn process(scores: &mut [f32], seq: &[u32], cfg: &GenerationConfig) {
             }
         }
     }
-    let n = cfg.no_repeat_ngram_size;
-    if n > 0 && seq.len() + 1 >= n {
-        let prefix = &seq[seq.len() + 1 - n..];
-        for w in seq.windows(n) {
-            if &w[..n - 1] == prefix {
-                if let Some(s) = scores.get_mut(w[n - 1] as usize) {
-                    *s = f32::NEG_INFINITY;
-                }
-            }
-        }
-    }
-    if seq.len() < cfg.min_length {
-        if let Some(s) = scores.get_mut(cfg.eos_token_id as usize) {
+    for t in banned(seq, cfg) {
+        if let Some(s) = scores.get_mut(t as usize) {
             *s = f32::NEG_INFINITY;
         }
     }
 }
 
+/// The tokens the processors after the repetition penalty set to -inf: those that would
+/// repeat an n-gram, and EOS before `min_length`.
+fn banned(seq: &[u32], cfg: &GenerationConfig) -> Vec<u32> {
+    let mut out = Vec::new();
+    let n = cfg.no_repeat_ngram_size;
+    if n > 0 && seq.len() + 1 >= n {
+        let prefix = &seq[seq.len() + 1 - n..];
+        for w in seq.windows(n) {
+            if &w[..n - 1] == prefix {
+                out.push(w[n - 1]);
+            }
+        }
+    }
+    if seq.len() < cfg.min_length {
+        out.push(cfg.eos_token_id);
+    }
+    out
+}
+
 /// First index of the maximum, like `torch.argmax`.
-fn argmax(xs: &[f32]) -> u32 {
+pub(crate) fn argmax(xs: &[f32]) -> u32 {
     let mut best = 0;
     for (i, &x) in xs.iter().enumerate() {
         if x > xs[best] {
@@ -271,15 +279,25 @@ fn greedy(stepper: &mut dyn Stepper, b: usize, cfg: &GenerationConfig) -> Result
     let mut cur_len = 1;
     while cur_len < cfg.max_length {
         let last: Vec<u32> = seqs.iter().map(|s| s[s.len() - 1]).collect();
-        let mut logits = stepper.step(&last)?;
-        let vocab = logits.len() / b;
-        for (i, row) in logits.chunks_exact_mut(vocab).enumerate() {
-            process(row, &seqs[i], cfg);
-            let tok = if unfinished[i] {
-                argmax(row)
-            } else {
-                cfg.pad_token_id
-            };
+        // Without a repetition penalty the processors only remove tokens, so the stepper
+        // can pick each row's best token without handing over every logit.
+        let picked: Vec<u32> = if cfg.repetition_penalty == 1.0 {
+            let bans: Vec<Vec<u32>> = seqs.iter().map(|s| banned(s, cfg)).collect();
+            stepper.step_greedy(&last, &bans)?
+        } else {
+            let mut logits = stepper.step(&last)?;
+            let vocab = logits.len() / b;
+            logits
+                .chunks_exact_mut(vocab)
+                .zip(&seqs)
+                .map(|(row, seq)| {
+                    process(row, seq, cfg);
+                    argmax(row)
+                })
+                .collect()
+        };
+        for (i, tok) in picked.into_iter().enumerate() {
+            let tok = if unfinished[i] { tok } else { cfg.pad_token_id };
             seqs[i].push(tok);
             if tok == cfg.eos_token_id {
                 unfinished[i] = false;

@@ -145,6 +145,44 @@ pub struct Gpt2Cpu {
     ln_f: Norm,
     /// `D -> V`; when tied, embeddings are read back from its columns.
     head: PackedLinear,
+    /// The head's f16 copy for greedy steps, made on first use.
+    screen: std::sync::OnceLock<Screen>,
+}
+
+/// An f16 copy of the head and, per token, how far its logit can be from the f32 one per
+/// unit of hidden-state norm: `|Δw|₂ + γ(2|w|₂ + |Δw|₂)` with `γ = n u / (1 - n u)`, the
+/// rounding bound of an `n`-term f32 dot product (Cauchy-Schwarz on the weight error,
+/// Higham's bound on both sums).
+struct Screen {
+    f16: PackedLinear,
+    err: Vec<f32>,
+}
+
+impl Screen {
+    fn of(head: &PackedLinear) -> Self {
+        let f16 = head.to_f16();
+        let (delta, norm) = head.f16_column_errors();
+        let n = head.n_in() as f64;
+        let u = f64::EPSILON / 2.0 * 2f64.powi(29); // 2^-24, f32's unit roundoff
+        let gamma = n * u / (1.0 - n * u);
+        let err = delta
+            .iter()
+            .zip(&norm)
+            .map(|(&dw, &w)| ((dw + gamma * (2.0 * w + dw)) * (1.0 + 1e-6)) as f32)
+            .collect();
+        Screen { f16, err }
+    }
+}
+
+/// First index of the maximum, like `torch.argmax`.
+fn first_argmax(xs: &[f32]) -> u32 {
+    let mut best = 0;
+    for (i, &x) in xs.iter().enumerate() {
+        if x > xs[best] {
+            best = i;
+        }
+    }
+    best as u32
 }
 
 /// Whether [`Gpt2Cpu`] implements this configuration.
@@ -237,6 +275,7 @@ impl Gpt2Cpu {
             blocks,
             ln_f,
             head,
+            screen: std::sync::OnceLock::new(),
         })
     }
 
@@ -455,10 +494,24 @@ impl Gpt2Cpu {
         cross: &CrossKv,
         cache: &mut KvCache,
     ) -> Result<Vec<f32>> {
+        let last = self.last_hidden(ids, n, cross, cache)?;
+        let mut logits = vec![0f32; n * self.cfg.vocab_size];
+        self.head.forward(&last, n, &mut logits);
+        Ok(logits)
+    }
+
+    /// Hidden states `[N, D]` of the last position of each row.
+    fn last_hidden(
+        &self,
+        ids: &[u32],
+        n: usize,
+        cross: &CrossKv,
+        cache: &mut KvCache,
+    ) -> Result<Vec<f32>> {
         let h = self.forward_hidden_raw(ids, n, cross, cache)?;
         let d = self.cfg.n_embd;
         let t = ids.len() / n;
-        let last: Vec<f32> = if t == 1 {
+        Ok(if t == 1 {
             h
         } else {
             h.chunks_exact(d)
@@ -467,10 +520,91 @@ impl Gpt2Cpu {
                 .flatten()
                 .copied()
                 .collect()
-        };
-        let mut logits = vec![0f32; n * self.cfg.vocab_size];
-        self.head.forward(&last, n, &mut logits);
-        Ok(logits)
+        })
+    }
+
+    /// One greedy step: for each row, the first index of the largest logit once the tokens
+    /// of `banned[row]` are removed (HF's argmax after its masking processors), exactly as
+    /// [`Self::step`] followed by an argmax would give it.
+    ///
+    /// It reads an f16 copy of the head (half the bytes of the biggest matrix of a step),
+    /// bounds each logit's distance to its f32 value, and computes in f32 only the tokens
+    /// that could still be the largest, with the same operations in the same order as the
+    /// full head (so the same bits). The copy is made on the first call.
+    pub fn step_greedy(
+        &self,
+        ids: &[u32],
+        n: usize,
+        cross: &CrossKv,
+        cache: &mut KvCache,
+        banned: &[Vec<u32>],
+    ) -> Result<Vec<u32>> {
+        let v = self.cfg.vocab_size;
+        if self.head.is_f16() {
+            // The head is already the f16 one: nothing cheaper to screen with.
+            let mut logits = self.step(ids, n, cross, cache)?;
+            return Ok(logits
+                .chunks_exact_mut(v)
+                .zip(banned)
+                .map(|(row, ban)| {
+                    for &t in ban {
+                        if let Some(x) = row.get_mut(t as usize) {
+                            *x = f32::NEG_INFINITY;
+                        }
+                    }
+                    first_argmax(row)
+                })
+                .collect());
+        }
+        let h = self.last_hidden(ids, n, cross, cache)?;
+        let approx = self.screen.get_or_init(|| Screen::of(&self.head));
+        let mut a = vec![0f32; n * v];
+        approx.f16.forward(&h, n, &mut a);
+        let d = self.cfg.n_embd;
+        let mut w = vec![0f32; d];
+        let mut out = Vec::with_capacity(n);
+        for (r, row) in a.chunks_exact_mut(v).enumerate() {
+            let hr = &h[r * d..(r + 1) * d];
+            let h_norm = hr
+                .iter()
+                .map(|&x| (x as f64) * (x as f64))
+                .sum::<f64>()
+                .sqrt();
+            let h_norm = h_norm * (1.0 + 1e-6) + 1e-30;
+            for &t in banned.get(r).map_or(&[][..], |b| b.as_slice()) {
+                if let Some(x) = row.get_mut(t as usize) {
+                    *x = f32::NEG_INFINITY;
+                }
+            }
+            let radius = |j: usize| {
+                let e = approx.err[j] as f64;
+                if e.is_finite() {
+                    h_norm * e
+                } else {
+                    f64::INFINITY
+                }
+            };
+            // No logit can beat the best lower bound unless its upper bound reaches it.
+            let floor = row
+                .iter()
+                .enumerate()
+                .filter(|(_, &x)| x != f32::NEG_INFINITY)
+                .map(|(j, &x)| x as f64 - radius(j))
+                .fold(f64::NEG_INFINITY, f64::max);
+            let mut best: Option<(f32, usize)> = None;
+            for (j, &x) in row.iter().enumerate() {
+                if x == f32::NEG_INFINITY || (x as f64 + radius(j)) < floor {
+                    continue;
+                }
+                self.head.column_into(j, &mut w);
+                let exact = kernels::dot_in_order(hr, &w);
+                if best.is_none_or(|(b, _)| exact > b) {
+                    best = Some((exact, j));
+                }
+            }
+            out.push(best.map_or(0, |(_, j)| j as u32));
+        }
+        Ok(out)
     }
 
     /// Logits `[N, T, V]` for every position of `ids [N, T]`.

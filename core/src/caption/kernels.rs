@@ -75,6 +75,51 @@ impl PackedLinear {
         }
     }
 
+    pub(crate) fn n_in(&self) -> usize {
+        self.n_in
+    }
+
+    /// An f16 copy of an f32 layer (itself when already f16).
+    pub(crate) fn to_f16(&self) -> Self {
+        let w = match &self.w {
+            Panels::F32(w) => Panels::F16(
+                w.iter()
+                    .map(|&x| half::f16::from_f32(x).to_bits())
+                    .collect(),
+            ),
+            Panels::F16(w) => Panels::F16(w.clone()),
+        };
+        PackedLinear {
+            n_in: self.n_in,
+            n_out: self.n_out,
+            w,
+            bias: self.bias.clone(),
+        }
+    }
+
+    /// Per output column `j`: `(|w_j - f16(w_j)|₂, |w_j|₂)`, in f64.
+    pub(crate) fn f16_column_errors(&self) -> (Vec<f64>, Vec<f64>) {
+        let mut delta = vec![0f64; self.n_out];
+        let mut norm = vec![0f64; self.n_out];
+        if let Panels::F32(w) = &self.w {
+            for (p, panel) in w.chunks_exact(self.n_in * PANEL).enumerate() {
+                let cols = (self.n_out - p * PANEL).min(PANEL);
+                for row in panel.chunks_exact(PANEL) {
+                    for c in 0..cols {
+                        let x = row[c];
+                        let e = x as f64 - half::f16::from_f32(x).to_f32() as f64;
+                        delta[p * PANEL + c] += e * e;
+                        norm[p * PANEL + c] += (x as f64) * (x as f64);
+                    }
+                }
+            }
+        }
+        (
+            delta.into_iter().map(f64::sqrt).collect(),
+            norm.into_iter().map(f64::sqrt).collect(),
+        )
+    }
+
     /// The same layer with its weights rounded to f16 (round to nearest even).
     pub(crate) fn into_f16(self) -> Self {
         let w = match self.w {
@@ -423,6 +468,34 @@ fn attend_transposed_any(q: &[f32], k_t: &[f32], v: &[f32], scale: f32, out: &mu
     }
 }
 
+/// `Σ x_i w_i` with one fused multiply-add per term in input order: the operations of one
+/// column of [`PackedLinear::forward`] (f32 panels), so the same bits.
+pub(crate) fn dot_in_order(x: &[f32], w: &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU has FMA (checked above).
+            return unsafe { dot_in_order_fma(x, w) };
+        }
+    }
+    dot_in_order_any(x, w)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "fma")]
+unsafe fn dot_in_order_fma(x: &[f32], w: &[f32]) -> f32 {
+    dot_in_order_any(x, w)
+}
+
+#[inline(always)]
+fn dot_in_order_any(x: &[f32], w: &[f32]) -> f32 {
+    let mut acc = 0f32;
+    for (&a, &b) in x.iter().zip(w) {
+        acc = a.mul_add(b, acc);
+    }
+    acc
+}
+
 /// `y += alpha * x`.
 #[inline]
 pub(crate) fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
@@ -659,6 +732,25 @@ mod tests {
         for (&v, &x) in g.iter().zip(&[-3.0f64, -0.5, 0.0, 0.5, 3.0]) {
             let want = 0.5 * x * (1.0 + candle_core::cpu::erf::erf_f64(x / 2f64.sqrt()));
             assert!((v as f64 - want).abs() < 1e-6);
+        }
+    }
+
+    #[test]
+    fn dot_in_order_gives_the_bits_of_a_packed_column() {
+        let (n_in, n_out) = (768, 130);
+        let w = pseudo(n_in * n_out, 11);
+        let lin = PackedLinear::from_in_out(&w, n_in, n_out, None);
+        let x = pseudo(n_in, 12);
+        let mut y = vec![0f32; n_out];
+        lin.forward(&x, 1, &mut y);
+        let mut col = vec![0f32; n_in];
+        for (j, want) in y.iter().enumerate() {
+            lin.column_into(j, &mut col);
+            assert_eq!(
+                dot_in_order(&x, &col).to_bits(),
+                want.to_bits(),
+                "column {j}"
+            );
         }
     }
 

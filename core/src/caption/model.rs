@@ -157,8 +157,8 @@ impl std::str::FromStr for Kernels {
 pub enum Decoder {
     /// candle tensors on the model's device.
     Candle(gpt2::Gpt2Decoder),
-    /// The CPU fast path.
-    Cpu(gpt2_cpu::Gpt2Cpu),
+    /// The CPU fast path (boxed: it is much bigger than the candle one).
+    Cpu(Box<gpt2_cpu::Gpt2Cpu>),
 }
 
 impl Decoder {
@@ -210,10 +210,10 @@ impl VisionEncoderDecoder {
                 .map_err(model_err)?;
         let dvb = vb.pp("decoder");
         let decoder = match kind {
-            Kernels::Cpu | Kernels::CpuF16 => Decoder::Cpu(
+            Kernels::Cpu | Kernels::CpuF16 => Decoder::Cpu(Box::new(
                 gpt2_cpu::Gpt2Cpu::new_with(&cfg.decoder, dvb, kind == Kernels::CpuF16)
                     .map_err(model_err)?,
-            ),
+            )),
             _ => Decoder::Candle(gpt2::Gpt2Decoder::new(&cfg.decoder, dvb).map_err(model_err)?),
         };
         let enc_to_dec_proj = if cfg.encoder.hidden_size != cfg.decoder.n_embd {
@@ -301,6 +301,25 @@ pub(crate) trait Stepper {
     fn step(&mut self, tokens: &[u32]) -> Result<Vec<f32>>;
     /// Keeps, for every new row `i`, the state of row `rows[i]`.
     fn select_rows(&mut self, rows: &[u32]) -> Result<()>;
+
+    /// The greedy choice of each row: the first index of the largest logit, the tokens of
+    /// `banned[row]` left out.
+    fn step_greedy(&mut self, tokens: &[u32], banned: &[Vec<u32>]) -> Result<Vec<u32>> {
+        let mut logits = self.step(tokens)?;
+        let vocab = logits.len() / tokens.len().max(1);
+        Ok(logits
+            .chunks_exact_mut(vocab.max(1))
+            .zip(banned)
+            .map(|(row, ban)| {
+                for &t in ban {
+                    if let Some(x) = row.get_mut(t as usize) {
+                        *x = f32::NEG_INFINITY;
+                    }
+                }
+                super::generate::argmax(row)
+            })
+            .collect())
+    }
 }
 
 struct CandleStepper<'a> {
@@ -341,6 +360,12 @@ impl Stepper for CpuStepper<'_> {
 
     fn select_rows(&mut self, rows: &[u32]) -> Result<()> {
         self.cache.select_rows(rows).map_err(model_err)
+    }
+
+    fn step_greedy(&mut self, tokens: &[u32], banned: &[Vec<u32>]) -> Result<Vec<u32>> {
+        self.decoder
+            .step_greedy(tokens, tokens.len(), &self.cross, &mut self.cache, banned)
+            .map_err(model_err)
     }
 }
 
