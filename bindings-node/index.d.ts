@@ -14,14 +14,21 @@ export declare class Captioner {
   /**
    * Loads a model folder (`config.json`, `model.safetensors` or `pytorch_model.bin`,
    * `preprocessor_config.json`, tokenizer files).
+   *
+   * `kernels`: `"auto"` (default: the token-exact CPU path on the CPU), `"cpu"`,
+   * `"candle"`, or `"cpu-f16"` (f16 decoder weights: faster decoding, not guaranteed
+   * token-exact).
    */
-  static fromDir(path: string): Captioner
+  static fromDir(path: string, kernels?: string | undefined | null): Captioner
   /**
    * Downloads (once, into the Hugging Face cache) and loads a model repository (default
    * `nlpconnect/vit-gpt2-image-captioning`); honours `HF_ENDPOINT`, `HF_HOME` and
    * `HF_HUB_OFFLINE=1`. Blocks while it downloads: call it at start-up.
+   * `kernels` as in `fromDir`.
    */
-  static fromHub(repo?: string | undefined | null): Captioner
+  static fromHub(repo?: string | undefined | null, kernels?: string | undefined | null): Captioner
+  /** How the model runs: `"cpu"`, `"cpu-f16"` or `"candle"`. */
+  get kernels(): string
   /** One caption per image (encoded bytes), computed off the main thread. */
   caption(images: Array<Buffer>): Promise<Array<string>>
 }
