@@ -4,10 +4,10 @@
 //! Differences from HF are in cost only: the encoder runs once per batch, cross-attention
 //! keys/values once per image, the first step once per image (not once per beam).
 
-use super::model::{model_err, Stepper, VisionEncoderDecoder};
+use super::model::{model_err, Decoder, Stepper, VisionEncoderDecoder};
+use super::team::{with_team, Par};
 use crate::error::{Error, Result};
 use candle_core::Tensor;
-use rayon::prelude::*;
 use serde::Deserialize;
 
 /// When beam search stops (`early_stopping` in HF).
@@ -214,11 +214,19 @@ pub fn generate(
     }
     let enc = model.encode(pixel_values)?;
     let b = enc.dim(0).map_err(model_err)?;
-    let mut stepper = model.stepper(&enc)?;
-    if cfg.num_beams == 1 {
-        greedy(&mut *stepper, b, cfg)
-    } else {
-        beam(&mut *stepper, b, cfg)
+    let run = |par: Par<'_>| {
+        let mut stepper = model.stepper(&enc, par)?;
+        if cfg.num_beams == 1 {
+            greedy(&mut *stepper, b, cfg)
+        } else {
+            beam(&mut *stepper, b, cfg, par)
+        }
+    };
+    // The CPU decoder's many short parallel products go to a spinning team; a GPU decoder
+    // leaves the CPU alone.
+    match model.decoder() {
+        Decoder::Cpu(_) => with_team(run),
+        Decoder::Candle(_) => run(Par::Rayon),
     }
 }
 
@@ -395,7 +403,12 @@ fn top_k_into(row: &[f32], offset: usize, k: usize, out: &mut Vec<(f32, usize)>)
     }
 }
 
-fn beam(stepper: &mut dyn Stepper, b: usize, cfg: &GenerationConfig) -> Result<Vec<Ids>> {
+fn beam(
+    stepper: &mut dyn Stepper,
+    b: usize,
+    cfg: &GenerationConfig,
+    par: Par<'_>,
+) -> Result<Vec<Ids>> {
     let nb = cfg.num_beams;
     let n = b * nb;
     let eos = cfg.eos_token_id;
@@ -421,22 +434,24 @@ fn beam(stepper: &mut dyn Stepper, b: usize, cfg: &GenerationConfig) -> Result<V
         let mut next_scores = vec![0f32; n];
         let mut next_src: Vec<u32> = (0..n as u32).collect();
         // Each row's scores and best 2 * num_beams candidates, the rows spread over threads.
-        let per_row: Vec<Vec<(f32, usize)>> = logits
-            .par_chunks_mut(vocab)
-            .enumerate()
-            .map(|(r, row)| {
-                let mut c = Vec::with_capacity(2 * nb);
-                if !done[r / nb] {
-                    log_softmax(row);
-                    process(row, &seqs[r], cfg);
-                    let s = scores[r];
-                    for x in row.iter_mut() {
-                        *x += s;
-                    }
-                    top_k_into(row, (r % nb) * vocab, 2 * nb, &mut c);
-                }
-                c
-            })
+        let per_row: Vec<std::sync::Mutex<Vec<(f32, usize)>>> =
+            (0..n).map(|_| Default::default()).collect();
+        par.for_each_chunk(&mut logits, vocab, &|r, row| {
+            if done[r / nb] {
+                return;
+            }
+            log_softmax(row);
+            process(row, &seqs[r], cfg);
+            let s = scores[r];
+            for x in row.iter_mut() {
+                *x += s;
+            }
+            let mut c = per_row[r].lock().unwrap_or_else(|p| p.into_inner());
+            top_k_into(row, (r % nb) * vocab, 2 * nb, &mut c);
+        });
+        let per_row: Vec<Vec<(f32, usize)>> = per_row
+            .into_iter()
+            .map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()))
             .collect();
         for img in 0..b {
             if done[img] {

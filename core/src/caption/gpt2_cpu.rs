@@ -12,9 +12,9 @@
 
 use super::gpt2::Config;
 use super::kernels::{self, PackedLinear};
+use super::team::Par;
 use candle_core::{DType, Device, Result, Tensor};
 use candle_nn::VarBuilder;
-use rayon::prelude::*;
 
 fn vec_of(t: Tensor) -> Result<Vec<f32>> {
     t.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()
@@ -372,6 +372,17 @@ impl Gpt2Cpu {
         cross: &CrossKv,
         cache: &mut KvCache,
     ) -> Result<Vec<f32>> {
+        self.hidden_in(Par::Rayon, ids, n, cross, cache)
+    }
+
+    fn hidden_in(
+        &self,
+        par: Par<'_>,
+        ids: &[u32],
+        n: usize,
+        cross: &CrossKv,
+        cache: &mut KvCache,
+    ) -> Result<Vec<f32>> {
         let cfg = &self.cfg;
         let (d, heads) = (cfg.n_embd, cfg.n_head);
         let dh = d / heads;
@@ -424,7 +435,7 @@ impl Gpt2Cpu {
         for (l, block) in self.blocks.iter().enumerate() {
             // Self-attention over the cache plus the new tokens (causal within them).
             block.ln_1.apply(&h, &mut a);
-            block.c_attn.forward(&a, rows, &mut qkv);
+            block.c_attn.forward_in(par, &a, rows, &mut qkv);
             for row in 0..n {
                 let (kc, vc) = &mut cache.layers[l][row];
                 for j in 0..t {
@@ -451,34 +462,31 @@ impl Gpt2Cpu {
                     }
                 }
             }
-            block.attn_proj.forward(&ctx, rows, &mut tmp);
+            block.attn_proj.forward_in(par, &ctx, rows, &mut tmp);
             add(&mut h, &tmp);
             // Cross-attention: every beam of an image reads that image's keys and values.
             if let Some(c) = &block.cross {
                 let (k_t, v) = &cross.layers[l];
                 let s_len = cross.len;
                 c.ln.apply(&h, &mut a);
-                c.q.forward(&a, rows, &mut qkv[..rows * d]);
+                c.q.forward_in(par, &a, rows, &mut qkv[..rows * d]);
                 let q = &qkv[..rows * d];
                 // One task per (row, head); ctx splits into matching dh-wide pieces.
-                ctx.par_chunks_mut(dh)
-                    .enumerate()
-                    .with_min_len(4)
-                    .for_each(|(task, out)| {
-                        let (r, hh) = (task / heads, task % heads);
-                        let img = r / t / group;
-                        let kh = &k_t[(img * heads + hh) * dh * s_len..][..dh * s_len];
-                        let vh = &v[(img * heads + hh) * s_len * dh..][..s_len * dh];
-                        let qh = &q[r * d + hh * dh..][..dh];
-                        kernels::attend_transposed(qh, kh, vh, c.scale, out);
-                    });
-                c.proj.forward(&ctx, rows, &mut tmp);
+                par.for_each_chunk(&mut ctx, dh, &|task, out| {
+                    let (r, hh) = (task / heads, task % heads);
+                    let img = r / t / group;
+                    let kh = &k_t[(img * heads + hh) * dh * s_len..][..dh * s_len];
+                    let vh = &v[(img * heads + hh) * s_len * dh..][..s_len * dh];
+                    let qh = &q[r * d + hh * dh..][..dh];
+                    kernels::attend_transposed(qh, kh, vh, c.scale, out);
+                });
+                c.proj.forward_in(par, &ctx, rows, &mut tmp);
                 add(&mut h, &tmp);
             }
             block.ln_2.apply(&h, &mut a);
-            block.fc.forward(&a, rows, &mut ff);
+            block.fc.forward_in(par, &a, rows, &mut ff);
             kernels::gelu_tanh(&mut ff);
-            block.mlp_proj.forward(&ff, rows, &mut tmp);
+            block.mlp_proj.forward_in(par, &ff, rows, &mut tmp);
             add(&mut h, &tmp);
         }
         cache.len = past + t;
@@ -494,21 +502,33 @@ impl Gpt2Cpu {
         cross: &CrossKv,
         cache: &mut KvCache,
     ) -> Result<Vec<f32>> {
-        let last = self.last_hidden(ids, n, cross, cache)?;
+        self.step_in(Par::Rayon, ids, n, cross, cache)
+    }
+
+    pub(crate) fn step_in(
+        &self,
+        par: Par<'_>,
+        ids: &[u32],
+        n: usize,
+        cross: &CrossKv,
+        cache: &mut KvCache,
+    ) -> Result<Vec<f32>> {
+        let last = self.last_hidden(par, ids, n, cross, cache)?;
         let mut logits = vec![0f32; n * self.cfg.vocab_size];
-        self.head.forward(&last, n, &mut logits);
+        self.head.forward_in(par, &last, n, &mut logits);
         Ok(logits)
     }
 
     /// Hidden states `[N, D]` of the last position of each row.
     fn last_hidden(
         &self,
+        par: Par<'_>,
         ids: &[u32],
         n: usize,
         cross: &CrossKv,
         cache: &mut KvCache,
     ) -> Result<Vec<f32>> {
-        let h = self.forward_hidden_raw(ids, n, cross, cache)?;
+        let h = self.hidden_in(par, ids, n, cross, cache)?;
         let d = self.cfg.n_embd;
         let t = ids.len() / n;
         Ok(if t == 1 {
@@ -539,10 +559,22 @@ impl Gpt2Cpu {
         cache: &mut KvCache,
         banned: &[Vec<u32>],
     ) -> Result<Vec<u32>> {
+        self.step_greedy_in(Par::Rayon, ids, n, cross, cache, banned)
+    }
+
+    pub(crate) fn step_greedy_in(
+        &self,
+        par: Par<'_>,
+        ids: &[u32],
+        n: usize,
+        cross: &CrossKv,
+        cache: &mut KvCache,
+        banned: &[Vec<u32>],
+    ) -> Result<Vec<u32>> {
         let v = self.cfg.vocab_size;
         if self.head.is_f16() {
             // The head is already the f16 one: nothing cheaper to screen with.
-            let mut logits = self.step(ids, n, cross, cache)?;
+            let mut logits = self.step_in(par, ids, n, cross, cache)?;
             return Ok(logits
                 .chunks_exact_mut(v)
                 .zip(banned)
@@ -556,10 +588,10 @@ impl Gpt2Cpu {
                 })
                 .collect());
         }
-        let h = self.last_hidden(ids, n, cross, cache)?;
+        let h = self.last_hidden(par, ids, n, cross, cache)?;
         let approx = self.screen.get_or_init(|| Screen::of(&self.head));
         let mut a = vec![0f32; n * v];
-        approx.f16.forward(&h, n, &mut a);
+        approx.f16.forward_in(par, &h, n, &mut a);
         let d = self.cfg.n_embd;
         let mut w = vec![0f32; d];
         let mut out = Vec::with_capacity(n);

@@ -7,7 +7,7 @@
 //! serves the bigger products (cross-attention keys/values of the encoder states) with rows
 //! taken six at a time.
 
-use rayon::prelude::*;
+use super::team::Par;
 
 /// Columns per panel: four 16-lane AVX-512 registers.
 pub(crate) const PANEL: usize = 64;
@@ -163,6 +163,11 @@ impl PackedLinear {
 
     /// `y[rows, n_out] = x[rows, n_in] · W + b`, split by panels over the rayon pool.
     pub(crate) fn forward(&self, x: &[f32], rows: usize, y: &mut [f32]) {
+        self.forward_in(Par::Rayon, x, rows, y)
+    }
+
+    /// [`Self::forward`] on the threads of `par`.
+    pub(crate) fn forward_in(&self, par: Par<'_>, x: &[f32], rows: usize, y: &mut [f32]) {
         assert_eq!(x.len(), rows * self.n_in, "input is not rows × n_in");
         assert_eq!(y.len(), rows * self.n_out, "output is not rows × n_out");
         let panels = self.n_out.div_ceil(PANEL);
@@ -175,7 +180,7 @@ impl PackedLinear {
             }
         };
         let threads = rayon::current_num_threads().max(1);
-        // Small products are not worth waking the pool for.
+        // Small products are not worth a hand-off.
         if threads == 1 || rows * self.n_in * self.n_out < 1 << 16 {
             work(0..panels);
             return;
@@ -184,9 +189,9 @@ impl PackedLinear {
         // for a thread that starts late.
         let chunks = (threads * 2).min(panels);
         let per = panels.div_ceil(chunks);
-        (0..panels.div_ceil(per))
-            .into_par_iter()
-            .for_each(|c| work(c * per..((c + 1) * per).min(panels)));
+        par.for_each(panels.div_ceil(per), &|c| {
+            work(c * per..((c + 1) * per).min(panels))
+        });
     }
 
     /// Multiplies every row of `x` by panel `p` and writes columns `p*PANEL..` of `y`.

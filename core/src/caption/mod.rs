@@ -15,6 +15,7 @@ mod jpeg;
 mod kernels;
 pub mod model;
 pub mod preprocess;
+mod team;
 pub mod tokenizer;
 pub mod vit;
 mod vit_gpt2;

@@ -2,6 +2,7 @@
 //! loaded from a model directory (`config.json` + `model.safetensors` or
 //! `pytorch_model.bin`).
 
+use super::team::Par;
 use super::{gpt2, gpt2_cpu, vit};
 use crate::error::{Error, Result};
 use candle_core::{DType, Device, Module, Tensor};
@@ -349,12 +350,13 @@ struct CpuStepper<'a> {
     decoder: &'a gpt2_cpu::Gpt2Cpu,
     cross: gpt2_cpu::CrossKv,
     cache: gpt2_cpu::KvCache,
+    par: Par<'a>,
 }
 
 impl Stepper for CpuStepper<'_> {
     fn step(&mut self, tokens: &[u32]) -> Result<Vec<f32>> {
         self.decoder
-            .step(tokens, tokens.len(), &self.cross, &mut self.cache)
+            .step_in(self.par, tokens, tokens.len(), &self.cross, &mut self.cache)
             .map_err(model_err)
     }
 
@@ -364,15 +366,26 @@ impl Stepper for CpuStepper<'_> {
 
     fn step_greedy(&mut self, tokens: &[u32], banned: &[Vec<u32>]) -> Result<Vec<u32>> {
         self.decoder
-            .step_greedy(tokens, tokens.len(), &self.cross, &mut self.cache, banned)
+            .step_greedy_in(
+                self.par,
+                tokens,
+                tokens.len(),
+                &self.cross,
+                &mut self.cache,
+                banned,
+            )
             .map_err(model_err)
     }
 }
 
 impl VisionEncoderDecoder {
     /// A decoding session over encoder states `[B, S, D]` (cross-attention keys/values are
-    /// computed here, once).
-    pub(crate) fn stepper(&self, encoder_states: &Tensor) -> Result<Box<dyn Stepper + '_>> {
+    /// computed here, once); the CPU decoder runs its parallel parts on `par`.
+    pub(crate) fn stepper<'a>(
+        &'a self,
+        encoder_states: &Tensor,
+        par: Par<'a>,
+    ) -> Result<Box<dyn Stepper + 'a>> {
         Ok(match &self.decoder {
             Decoder::Candle(d) => Box::new(CandleStepper {
                 decoder: d,
@@ -384,6 +397,7 @@ impl VisionEncoderDecoder {
                 decoder: d,
                 cross: d.cross_kv(encoder_states).map_err(model_err)?,
                 cache: gpt2_cpu::KvCache::default(),
+                par,
             }),
         })
     }
