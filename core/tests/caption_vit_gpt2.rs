@@ -171,3 +171,29 @@ async fn engine_captions_one_image_once_for_many_users() {
     }
     assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
+
+/// Captioning from several threads at once (one of them gets the decoding team, the others
+/// rayon) gives every thread the captions of a lone call.
+#[test]
+fn concurrent_captioning_gives_the_same_captions() {
+    let c = parity_captioner(WeightFormat::Safetensors);
+    let bytes: Vec<Vec<u8>> = IMAGES[..4].iter().map(|f| image_bytes(f)).collect();
+    let refs: Vec<&[u8]> = bytes.iter().map(Vec::as_slice).collect();
+    let want = c.caption(&refs).unwrap();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| {
+                    (0..3)
+                        .map(|_| c.caption(&refs).unwrap())
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for h in handles {
+            for got in h.join().unwrap() {
+                assert_eq!(got, want);
+            }
+        }
+    });
+}
