@@ -136,6 +136,28 @@ impl KvCache {
 /// It takes the same checkpoint and gives the same logits as [`super::gpt2::Gpt2Decoder`];
 /// [`super::model::VisionEncoderDecoder`] picks it on the CPU. Only the tanh GELU of GPT-2
 /// (`gelu_new` and its aliases) is implemented.
+///
+/// ```
+/// use candle_core::{DType, Device, Tensor};
+/// use sociallens::caption::gpt2_cpu::KvCache;
+/// use sociallens::caption::model::{Decoder, VisionEncoderDecoder};
+/// use sociallens::caption::{Kernels, WeightFormat};
+///
+/// let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+///     .join("../../shared/fixtures/vit-gpt2/tiny-vit-gpt2");
+/// let model = VisionEncoderDecoder::from_dir_with_kernels(
+///     &dir, WeightFormat::Safetensors, &Device::Cpu, Kernels::Cpu)?;
+/// let Decoder::Cpu(decoder) = model.decoder() else { unreachable!() };
+/// let side = model.config().encoder.image_size;
+/// let pixels = Tensor::zeros((2, 3, side, side), DType::F32, &Device::Cpu)?;
+/// let cross = decoder.cross_kv(&model.encode(&pixels)?)?;
+/// // One decode step for two images: logits [2, V], row-major.
+/// let mut cache = KvCache::default();
+/// let logits = decoder.step(&[0, 0], 2, &cross, &mut cache)?;
+/// assert_eq!(logits.len(), 2 * decoder.config().vocab_size);
+/// assert_eq!(cache.len(), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Gpt2Cpu {
     cfg: Config,
     /// Token embeddings `[V, D]`, kept only when the head is not tied to them.
