@@ -333,86 +333,83 @@ mod avx512 {
     use super::PANEL;
     use std::arch::x86_64::*;
 
-    /// `R` rows against one panel, 4 × R accumulators in registers.
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn rows<const R: usize>(
-        panel: &[f32],
-        n_in: usize,
-        xs: &[f32],
-        acc: &mut [[f32; PANEL]],
-    ) {
-        debug_assert!(panel.len() >= n_in * PANEL && xs.len() >= R * n_in && acc.len() >= R);
-        let mut a = [[_mm512_setzero_ps(); 4]; R];
-        let wp = panel.as_ptr();
-        let xp = xs.as_ptr();
-        for i in 0..n_in {
-            // SAFETY: i < n_in, so the panel row and the x elements are in bounds.
-            let w = wp.add(i * PANEL);
-            // Ask for the panel 16 rows (4 KiB) ahead: the loads then find it in L1 while
-            // this row's multiply-adds run (prefetches past the end are harmless hints).
-            let ahead = w.wrapping_add(64 * PANEL) as *const i8;
-            _mm_prefetch::<_MM_HINT_T0>(ahead);
-            _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(64));
-            _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(128));
-            _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(192));
-            let w0 = _mm512_loadu_ps(w);
-            let w1 = _mm512_loadu_ps(w.add(16));
-            let w2 = _mm512_loadu_ps(w.add(32));
-            let w3 = _mm512_loadu_ps(w.add(48));
-            for (k, ak) in a.iter_mut().enumerate() {
-                let xv = _mm512_set1_ps(*xp.add(k * n_in + i));
-                ak[0] = _mm512_fmadd_ps(xv, w0, ak[0]);
-                ak[1] = _mm512_fmadd_ps(xv, w1, ak[1]);
-                ak[2] = _mm512_fmadd_ps(xv, w2, ak[2]);
-                ak[3] = _mm512_fmadd_ps(xv, w3, ak[3]);
+    /// Defines an `R`-row kernel over panels of `$elem`, loading 16 lanes of a panel row
+    /// with `$load(row_pointer, lane_offset)`; 4 × R accumulators stay in registers.
+    macro_rules! rows_kernel {
+        ($(#[$doc:meta])* $name:ident, $elem:ty, $load:expr) => {
+            $(#[$doc])*
+            #[target_feature(enable = "avx512f")]
+            pub(super) unsafe fn $name<const R: usize>(
+                panel: &[$elem],
+                n_in: usize,
+                xs: &[f32],
+                acc: &mut [[f32; PANEL]],
+            ) {
+                debug_assert!(
+                    panel.len() >= n_in * PANEL && xs.len() >= R * n_in && acc.len() >= R
+                );
+                let mut a = [[_mm512_setzero_ps(); 4]; R];
+                let wp = panel.as_ptr();
+                let xp = xs.as_ptr();
+                // Cache lines in one panel row (4 in f32, 2 in f16).
+                const LINES: usize = (PANEL * std::mem::size_of::<$elem>()).div_ceil(64);
+                for i in 0..n_in {
+                    // SAFETY: i < n_in, so the panel row and the x elements are in bounds.
+                    let w = wp.add(i * PANEL);
+                    // Ask for the panel 64 rows ahead: the loads then find it in L1 while
+                    // this row's multiply-adds run (prefetches past the end are harmless).
+                    let ahead = w.wrapping_add(64 * PANEL) as *const i8;
+                    for line in 0..LINES {
+                        _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(64 * line));
+                    }
+                    let w0 = $load(w, 0);
+                    let w1 = $load(w, 16);
+                    let w2 = $load(w, 32);
+                    let w3 = $load(w, 48);
+                    for (k, ak) in a.iter_mut().enumerate() {
+                        let xv = _mm512_set1_ps(*xp.add(k * n_in + i));
+                        ak[0] = _mm512_fmadd_ps(xv, w0, ak[0]);
+                        ak[1] = _mm512_fmadd_ps(xv, w1, ak[1]);
+                        ak[2] = _mm512_fmadd_ps(xv, w2, ak[2]);
+                        ak[3] = _mm512_fmadd_ps(xv, w3, ak[3]);
+                    }
+                }
+                for (k, ak) in a.iter().enumerate() {
+                    let o = acc[k].as_mut_ptr();
+                    for (q, v) in ak.iter().enumerate() {
+                        _mm512_storeu_ps(o.add(16 * q), *v);
+                    }
+                }
             }
-        }
-        for (k, ak) in a.iter().enumerate() {
-            let o = acc[k].as_mut_ptr();
-            for (q, v) in ak.iter().enumerate() {
-                _mm512_storeu_ps(o.add(16 * q), *v);
-            }
-        }
+        };
     }
 
-    /// [`rows`] for a panel stored as f16, widened to f32 as it is loaded.
+    /// Loads 16 f32 lanes of a panel row.
+    #[inline]
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn rows_f16<const R: usize>(
-        panel: &[u16],
-        n_in: usize,
-        xs: &[f32],
-        acc: &mut [[f32; PANEL]],
-    ) {
-        debug_assert!(panel.len() >= n_in * PANEL && xs.len() >= R * n_in && acc.len() >= R);
-        let mut a = [[_mm512_setzero_ps(); 4]; R];
-        let wp = panel.as_ptr();
-        let xp = xs.as_ptr();
-        for i in 0..n_in {
-            // SAFETY: i < n_in, so the panel row and the x elements are in bounds.
-            let w = wp.add(i * PANEL);
-            let ahead = w.wrapping_add(64 * PANEL) as *const i8;
-            _mm_prefetch::<_MM_HINT_T0>(ahead);
-            _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(64));
-            // (No closure here: closures do not inherit the function's target features.)
-            let w0 = _mm512_cvtph_ps(_mm256_loadu_si256(w as *const __m256i));
-            let w1 = _mm512_cvtph_ps(_mm256_loadu_si256(w.add(16) as *const __m256i));
-            let w2 = _mm512_cvtph_ps(_mm256_loadu_si256(w.add(32) as *const __m256i));
-            let w3 = _mm512_cvtph_ps(_mm256_loadu_si256(w.add(48) as *const __m256i));
-            for (k, ak) in a.iter_mut().enumerate() {
-                let xv = _mm512_set1_ps(*xp.add(k * n_in + i));
-                ak[0] = _mm512_fmadd_ps(xv, w0, ak[0]);
-                ak[1] = _mm512_fmadd_ps(xv, w1, ak[1]);
-                ak[2] = _mm512_fmadd_ps(xv, w2, ak[2]);
-                ak[3] = _mm512_fmadd_ps(xv, w3, ak[3]);
-            }
-        }
-        for (k, ak) in a.iter().enumerate() {
-            let o = acc[k].as_mut_ptr();
-            for (q, v) in ak.iter().enumerate() {
-                _mm512_storeu_ps(o.add(16 * q), *v);
-            }
-        }
+    unsafe fn load_f32(row: *const f32, at: usize) -> __m512 {
+        _mm512_loadu_ps(row.add(at))
     }
+
+    /// Loads 16 f16 lanes of a panel row, widened to f32.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn load_f16(row: *const u16, at: usize) -> __m512 {
+        _mm512_cvtph_ps(_mm256_loadu_si256(row.add(at) as *const __m256i))
+    }
+
+    rows_kernel!(
+        /// `R` rows against one f32 panel.
+        rows,
+        f32,
+        load_f32
+    );
+    rows_kernel!(
+        /// `R` rows against one f16 panel, widened to f32 as it is loaded.
+        rows_f16,
+        u16,
+        load_f16
+    );
 }
 
 /// `Σ a[i] b[i]` over eight independent lanes (vectorisable without reassociation).

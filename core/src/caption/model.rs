@@ -76,6 +76,16 @@ impl WeightFormat {
             .into_iter()
             .find(|f| dir.join(f.file_name()).is_file())
     }
+
+    /// [`Self::detect`], or a model error naming `dir` when it holds no weight file.
+    pub(crate) fn detect_or_err(dir: &Path) -> Result<Self> {
+        Self::detect(dir).ok_or_else(|| {
+            Error::Model(format!(
+                "{} holds neither model.safetensors nor pytorch_model.bin",
+                dir.display()
+            ))
+        })
+    }
 }
 
 /// Builds a [`VarBuilder`] over a weight file in f32 on `device`.
@@ -240,12 +250,7 @@ impl VisionEncoderDecoder {
     /// Reads `config.json` and the weights (`model.safetensors`, else `pytorch_model.bin`)
     /// from a model directory.
     pub fn from_dir(dir: &Path, device: &Device) -> Result<Self> {
-        let format = WeightFormat::detect(dir).ok_or_else(|| {
-            Error::Model(format!(
-                "{} holds neither model.safetensors nor pytorch_model.bin",
-                dir.display()
-            ))
-        })?;
+        let format = WeightFormat::detect_or_err(dir)?;
         Self::from_dir_with(dir, format, device)
     }
 

@@ -42,12 +42,7 @@ impl VitGpt2 {
     /// Loads a model directory, preferring `model.safetensors` over `pytorch_model.bin`.
     pub fn from_dir(dir: impl AsRef<Path>) -> Result<Self> {
         let dir = dir.as_ref();
-        let format = WeightFormat::detect(dir).ok_or_else(|| {
-            Error::Model(format!(
-                "{} holds neither model.safetensors nor pytorch_model.bin",
-                dir.display()
-            ))
-        })?;
+        let format = WeightFormat::detect_or_err(dir)?;
         Self::from_dir_with(dir, format)
     }
 
@@ -68,12 +63,7 @@ impl VitGpt2 {
     /// ```
     pub fn from_dir_with_kernels(dir: impl AsRef<Path>, kernels: Kernels) -> Result<Self> {
         let dir = dir.as_ref();
-        let format = WeightFormat::detect(dir).ok_or_else(|| {
-            Error::Model(format!(
-                "{} holds neither model.safetensors nor pytorch_model.bin",
-                dir.display()
-            ))
-        })?;
+        let format = WeightFormat::detect_or_err(dir)?;
         Self::load(dir, format, dir_name(dir), kernels)
     }
 
@@ -95,12 +85,7 @@ impl VitGpt2 {
     /// CPU.
     pub fn from_dir_on(dir: impl AsRef<Path>, device: Device) -> Result<Self> {
         let dir = dir.as_ref();
-        let format = WeightFormat::detect(dir).ok_or_else(|| {
-            Error::Model(format!(
-                "{} holds neither model.safetensors nor pytorch_model.bin",
-                dir.display()
-            ))
-        })?;
+        let format = WeightFormat::detect_or_err(dir)?;
         Self::load_on(dir, format, dir_name(dir), device, Kernels::Auto)
     }
 
