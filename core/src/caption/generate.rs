@@ -270,6 +270,16 @@ fn banned(seq: &[u32], cfg: &GenerationConfig) -> Vec<u32> {
     out
 }
 
+/// [`argmax`] once the tokens of `ban` are set to -inf (in `row`).
+pub(crate) fn argmax_without(row: &mut [f32], ban: &[u32]) -> u32 {
+    for &t in ban {
+        if let Some(x) = row.get_mut(t as usize) {
+            *x = f32::NEG_INFINITY;
+        }
+    }
+    argmax(row)
+}
+
 /// First index of the maximum, like `torch.argmax`.
 pub(crate) fn argmax(xs: &[f32]) -> u32 {
     let mut best = 0;
@@ -387,6 +397,9 @@ impl Hypotheses {
     }
 }
 
+/// `(score, flat index)` pairs, best first.
+type Candidates = Vec<(f32, usize)>;
+
 /// The `k` best `(score, flat index)` of a row, best first, lower index first on ties.
 fn top_k_into(row: &[f32], offset: usize, k: usize, out: &mut Vec<(f32, usize)>) {
     let start = out.len();
@@ -434,9 +447,12 @@ fn beam(
         let mut next_scores = vec![0f32; n];
         let mut next_src: Vec<u32> = (0..n as u32).collect();
         // Each row's scores and best 2 * num_beams candidates, the rows spread over threads.
-        let per_row: Vec<std::sync::Mutex<Vec<(f32, usize)>>> =
-            (0..n).map(|_| Default::default()).collect();
-        par.for_each_chunk(&mut logits, vocab, &|r, row| {
+        let mut work: Vec<(&mut [f32], Candidates)> = logits
+            .chunks_exact_mut(vocab)
+            .map(|row| (row, Vec::with_capacity(2 * nb)))
+            .collect();
+        par.for_each_chunk(&mut work, 1, &|r, item| {
+            let (row, best) = &mut item[0];
             if done[r / nb] {
                 return;
             }
@@ -446,13 +462,9 @@ fn beam(
             for x in row.iter_mut() {
                 *x += s;
             }
-            let mut c = per_row[r].lock().unwrap_or_else(|p| p.into_inner());
-            top_k_into(row, (r % nb) * vocab, 2 * nb, &mut c);
+            top_k_into(row, (r % nb) * vocab, 2 * nb, best);
         });
-        let per_row: Vec<Vec<(f32, usize)>> = per_row
-            .into_iter()
-            .map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()))
-            .collect();
+        let per_row: Vec<Vec<(f32, usize)>> = work.into_iter().map(|(_, best)| best).collect();
         for img in 0..b {
             if done[img] {
                 continue;

@@ -10,8 +10,9 @@
 //! allocates nothing per operation. The candle decoder stays the reference and serves other
 //! devices.
 
+use super::generate::argmax_without;
 use super::gpt2::Config;
-use super::kernels::{self, PackedLinear};
+use super::kernels::{self, add_assign, Norm, PackedLinear};
 use super::team::Par;
 use candle_core::{DType, Device, Result, Tensor};
 use candle_nn::VarBuilder;
@@ -20,24 +21,13 @@ fn vec_of(t: Tensor) -> Result<Vec<f32>> {
     t.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()
 }
 
-struct Norm {
-    w: Vec<f32>,
-    b: Vec<f32>,
-    eps: f32,
-}
-
-impl Norm {
-    fn load(d: usize, eps: f64, vb: VarBuilder) -> Result<Self> {
-        Ok(Norm {
-            w: vec_of(vb.get(d, "weight")?)?,
-            b: vec_of(vb.get(d, "bias")?)?,
-            eps: eps as f32,
-        })
-    }
-
-    fn apply(&self, x: &[f32], out: &mut [f32]) {
-        kernels::layer_norm(x, &self.w, &self.b, self.eps, out)
-    }
+/// GPT-2's LayerNorm parameters under `vb`.
+fn norm(d: usize, eps: f64, vb: VarBuilder) -> Result<Norm> {
+    Ok(Norm {
+        w: vec_of(vb.get(d, "weight")?)?,
+        b: vec_of(vb.get(d, "bias")?)?,
+        eps: eps as f32,
+    })
 }
 
 /// GPT-2's `Conv1D` (`[in, out]` weight plus bias), packed.
@@ -52,7 +42,7 @@ fn conv1d(n_in: usize, n_out: usize, f16: bool, vb: VarBuilder) -> Result<Packed
 
 fn half_if(p: PackedLinear, f16: bool) -> PackedLinear {
     if f16 {
-        p.into_f16()
+        p.to_f16()
     } else {
         p
     }
@@ -185,7 +175,7 @@ impl Screen {
         let f16 = head.to_f16();
         let (delta, norm) = head.f16_column_errors();
         let n = head.n_in() as f64;
-        let u = f64::EPSILON / 2.0 * 2f64.powi(29); // 2^-24, f32's unit roundoff
+        let u = f32::EPSILON as f64 / 2.0; // f32's unit roundoff, 2^-24
         let gamma = n * u / (1.0 - n * u);
         let err = delta
             .iter()
@@ -194,17 +184,6 @@ impl Screen {
             .collect();
         Screen { f16, err }
     }
-}
-
-/// First index of the maximum, like `torch.argmax`.
-fn first_argmax(xs: &[f32]) -> u32 {
-    let mut best = 0;
-    for (i, &x) in xs.iter().enumerate() {
-        if x > xs[best] {
-            best = i;
-        }
-    }
-    best as u32
 }
 
 /// Whether [`Gpt2Cpu`] implements this configuration.
@@ -256,7 +235,7 @@ impl Gpt2Cpu {
             let cross = if cfg.add_cross_attention {
                 let c = vb.pp("crossattention");
                 Some(Cross {
-                    ln: Norm::load(d, eps, vb.pp("ln_cross_attn"))?,
+                    ln: norm(d, eps, vb.pp("ln_cross_attn"))?,
                     q: conv1d(d, d, f16, c.pp("q_attn"))?,
                     kv: conv1d(d, 2 * d, f16, c.pp("c_attn"))?,
                     proj: conv1d(d, d, f16, c.pp("c_proj"))?,
@@ -267,18 +246,18 @@ impl Gpt2Cpu {
                 None
             };
             blocks.push(Block {
-                ln_1: Norm::load(d, eps, vb.pp("ln_1"))?,
+                ln_1: norm(d, eps, vb.pp("ln_1"))?,
                 c_attn: conv1d(d, 3 * d, f16, vb.pp("attn.c_attn"))?,
                 attn_proj: conv1d(d, d, f16, vb.pp("attn.c_proj"))?,
                 scale: scale as f32,
                 cross,
-                ln_2: Norm::load(d, eps, vb.pp("ln_2"))?,
+                ln_2: norm(d, eps, vb.pp("ln_2"))?,
                 fc: conv1d(d, inner, f16, vb.pp("mlp.c_fc"))?,
                 mlp_proj: conv1d(inner, d, f16, vb.pp("mlp.c_proj"))?,
             });
         }
         let wpe = vec_of(t.get((cfg.n_positions, d), "wpe.weight")?)?;
-        let ln_f = Norm::load(d, eps, t.pp("ln_f"))?;
+        let ln_f = norm(d, eps, t.pp("ln_f"))?;
         let wte = vec_of(t.get((cfg.vocab_size, d), "wte.weight")?)?;
         // Tied like HF's tie_weights(): the head *is* wte (a .bin may store a copy beside it,
         // which is never read).
@@ -485,7 +464,7 @@ impl Gpt2Cpu {
                 }
             }
             block.attn_proj.forward_in(par, &ctx, rows, &mut tmp);
-            add(&mut h, &tmp);
+            add_assign(&mut h, &tmp);
             // Cross-attention: every beam of an image reads that image's keys and values.
             if let Some(c) = &block.cross {
                 let (k_t, v) = &cross.layers[l];
@@ -503,13 +482,13 @@ impl Gpt2Cpu {
                     kernels::attend_transposed(qh, kh, vh, c.scale, out);
                 });
                 c.proj.forward_in(par, &ctx, rows, &mut tmp);
-                add(&mut h, &tmp);
+                add_assign(&mut h, &tmp);
             }
             block.ln_2.apply(&h, &mut a);
             block.fc.forward_in(par, &a, rows, &mut ff);
             kernels::gelu_tanh(&mut ff);
             block.mlp_proj.forward_in(par, &ff, rows, &mut tmp);
-            add(&mut h, &tmp);
+            add_assign(&mut h, &tmp);
         }
         cache.len = past + t;
         self.ln_f.apply(&h, &mut a);
@@ -600,14 +579,7 @@ impl Gpt2Cpu {
             return Ok(logits
                 .chunks_exact_mut(v)
                 .zip(banned)
-                .map(|(row, ban)| {
-                    for &t in ban {
-                        if let Some(x) = row.get_mut(t as usize) {
-                            *x = f32::NEG_INFINITY;
-                        }
-                    }
-                    first_argmax(row)
-                })
+                .map(|(row, ban)| argmax_without(row, ban))
                 .collect());
         }
         let h = self.last_hidden(par, ids, n, cross, cache)?;
@@ -682,11 +654,5 @@ impl Gpt2Cpu {
         let flat = ids.flatten_all()?.to_dtype(DType::U32)?.to_vec1::<u32>()?;
         let logits = self.step(&flat, n, cross, cache)?;
         Tensor::from_vec(logits, (n, self.cfg.vocab_size), &Device::Cpu)
-    }
-}
-
-fn add(h: &mut [f32], x: &[f32]) {
-    for (a, &b) in h.iter_mut().zip(x) {
-        *a += b;
     }
 }

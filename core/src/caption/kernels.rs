@@ -7,7 +7,8 @@
 //! serves the bigger products (cross-attention keys/values of the encoder states) with rows
 //! taken six at a time.
 
-use super::team::Par;
+use super::team::{Par, SendPtr};
+use rayon::prelude::*;
 
 /// Columns per panel: four 16-lane AVX-512 registers.
 pub(crate) const PANEL: usize = 64;
@@ -79,7 +80,8 @@ impl PackedLinear {
         self.n_in
     }
 
-    /// An f16 copy of an f32 layer (itself when already f16).
+    /// The layer with its weights rounded to f16 (round to nearest even); a copy when it
+    /// already is f16.
     pub(crate) fn to_f16(&self) -> Self {
         let w = match &self.w {
             Panels::F32(w) => Panels::F16(
@@ -120,19 +122,6 @@ impl PackedLinear {
         )
     }
 
-    /// The same layer with its weights rounded to f16 (round to nearest even).
-    pub(crate) fn into_f16(self) -> Self {
-        let w = match self.w {
-            Panels::F32(w) => Panels::F16(
-                w.iter()
-                    .map(|&x| half::f16::from_f32(x).to_bits())
-                    .collect(),
-            ),
-            f16 => f16,
-        };
-        PackedLinear { w, ..self }
-    }
-
     pub(crate) fn is_f16(&self) -> bool {
         matches!(self.w, Panels::F16(_))
     }
@@ -171,12 +160,12 @@ impl PackedLinear {
         assert_eq!(x.len(), rows * self.n_in, "input is not rows × n_in");
         assert_eq!(y.len(), rows * self.n_out, "output is not rows × n_out");
         let panels = self.n_out.div_ceil(PANEL);
-        let out = SyncPtr(y.as_mut_ptr());
+        let out = SendPtr(y.as_mut_ptr());
         let work = |range: std::ops::Range<usize>| {
             for p in range {
                 // SAFETY: every panel writes only its own columns of `y`, so the ranges
                 // handed to different threads never touch the same element.
-                unsafe { self.panel(p, x, rows, out) };
+                unsafe { self.panel(p, x, rows, &out) };
             }
         };
         let threads = rayon::current_num_threads().max(1);
@@ -198,7 +187,7 @@ impl PackedLinear {
     ///
     /// # Safety
     /// `y` must point to `rows * n_out` floats that no other thread writes in these columns.
-    unsafe fn panel(&self, p: usize, x: &[f32], rows: usize, y: SyncPtr) {
+    unsafe fn panel(&self, p: usize, x: &[f32], rows: usize, y: &SendPtr<f32>) {
         let span = p * self.n_in * PANEL..(p + 1) * self.n_in * PANEL;
         let col0 = p * PANEL;
         let cols = (self.n_out - col0).min(PANEL);
@@ -214,7 +203,7 @@ impl PackedLinear {
             for (k, a) in acc[..r].iter().enumerate() {
                 // SAFETY: row r0+k, columns col0..col0+cols are inside y and owned by panel p.
                 let dst = unsafe {
-                    std::slice::from_raw_parts_mut(y.0.add((r0 + k) * self.n_out + col0), cols)
+                    std::slice::from_raw_parts_mut(y.get().add((r0 + k) * self.n_out + col0), cols)
                 };
                 match &self.bias {
                     Some(b) => {
@@ -229,12 +218,6 @@ impl PackedLinear {
         }
     }
 }
-
-#[derive(Clone, Copy)]
-struct SyncPtr(*mut f32);
-// SAFETY: the pointer is only written through disjoint column ranges (see `forward`).
-unsafe impl Send for SyncPtr {}
-unsafe impl Sync for SyncPtr {}
 
 /// `acc[k] = xs[k] · panel` for `acc.len()` (at most [`ROWS`]) rows of `n_in` inputs.
 fn panel_rows(panel: &[f32], n_in: usize, xs: &[f32], rows: usize, acc: &mut [[f32; PANEL]]) {
@@ -597,8 +580,35 @@ pub(crate) fn softmax(xs: &mut [f32]) {
     }
 }
 
+/// LayerNorm parameters as plain vectors.
+pub(crate) struct Norm {
+    pub(crate) w: Vec<f32>,
+    pub(crate) b: Vec<f32>,
+    pub(crate) eps: f32,
+}
+
+impl Norm {
+    /// LayerNorm of each `d`-wide row of `x` into `out`; many rows are split over rayon.
+    pub(crate) fn apply(&self, x: &[f32], out: &mut [f32]) {
+        let d = self.w.len();
+        if x.len() < d * 64 {
+            return layer_norm(x, &self.w, &self.b, self.eps, out);
+        }
+        x.par_chunks(d * 32)
+            .zip(out.par_chunks_mut(d * 32))
+            .for_each(|(x, o)| layer_norm(x, &self.w, &self.b, self.eps, o));
+    }
+}
+
+/// `x += y`, element by element (a residual connection).
+pub(crate) fn add_assign(x: &mut [f32], y: &[f32]) {
+    for (a, &b) in x.iter_mut().zip(y) {
+        *a += b;
+    }
+}
+
 /// LayerNorm over the last axis of `x` (`rows × d`), written to `out`.
-pub(crate) fn layer_norm(x: &[f32], w: &[f32], b: &[f32], eps: f32, out: &mut [f32]) {
+fn layer_norm(x: &[f32], w: &[f32], b: &[f32], eps: f32, out: &mut [f32]) {
     let d = w.len();
     for (xr, or) in x.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
         let mean = xr.iter().map(|&v| v as f64).sum::<f64>() / d as f64;
@@ -686,7 +696,7 @@ mod tests {
         let w = pseudo(n_in * n_out, 7);
         let b = pseudo(n_out, 8);
         let rounded: Vec<f32> = w.iter().map(|&x| half::f16::from_f32(x).to_f32()).collect();
-        let lin = PackedLinear::from_in_out(&w, n_in, n_out, Some(b.clone())).into_f16();
+        let lin = PackedLinear::from_in_out(&w, n_in, n_out, Some(b.clone())).to_f16();
         assert_eq!(lin.weight_bytes(), 3 * PANEL * n_in * 2);
         for rows in [1usize, 4, 9] {
             let x = pseudo(rows * n_in, 9);

@@ -316,14 +316,7 @@ pub(crate) trait Stepper {
         Ok(logits
             .chunks_exact_mut(vocab.max(1))
             .zip(banned)
-            .map(|(row, ban)| {
-                for &t in ban {
-                    if let Some(x) = row.get_mut(t as usize) {
-                        *x = f32::NEG_INFINITY;
-                    }
-                }
-                super::generate::argmax(row)
-            })
+            .map(|(row, ban)| super::generate::argmax_without(row, ban))
             .collect())
     }
 }

@@ -53,13 +53,15 @@ impl Par<'_> {
     }
 }
 
-struct SendPtr<T>(*mut T);
+/// A pointer handed to parallel tasks that each touch their own disjoint part of it.
+pub(crate) struct SendPtr<T>(pub(crate) *mut T);
 impl<T> SendPtr<T> {
-    fn get(&self) -> *mut T {
+    pub(crate) fn get(&self) -> *mut T {
         self.0
     }
 }
-// SAFETY: used only to hand disjoint chunks to tasks (see `for_each_chunk`).
+// SAFETY: users write through it only to disjoint parts (`for_each_chunk`, and the column
+// panels of `PackedLinear::forward_in`).
 unsafe impl<T: Send> Send for SendPtr<T> {}
 unsafe impl<T: Send> Sync for SendPtr<T> {}
 

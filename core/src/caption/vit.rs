@@ -2,7 +2,7 @@
 //! used by Hugging Face's `ViTModel`: pre-LayerNorm blocks over a CLS token plus patches.
 //! Weight names follow the checkpoint (`embeddings.*`, `encoder.layer.{i}.*`, `layernorm.*`).
 
-use super::kernels::{self, PackedLinear};
+use super::kernels::{self, add_assign, Norm, PackedLinear};
 use candle_core::{Module, Result, Tensor};
 use candle_nn::{layer_norm, LayerNorm, LayerNormConfig, VarBuilder};
 use rayon::prelude::*;
@@ -305,34 +305,18 @@ impl SelfAttention {
     }
 }
 
-/// LayerNorm parameters as plain vectors, for the CPU path.
-struct RawNorm {
-    w: Vec<f32>,
-    b: Vec<f32>,
-    eps: f32,
-}
-
-impl RawNorm {
-    fn of(ln: &LayerNorm, eps: f64) -> Result<Self> {
-        let w = ln.weight().to_vec1::<f32>()?;
-        let b = match ln.bias() {
-            Some(b) => b.to_vec1::<f32>()?,
-            None => vec![0.0; w.len()],
-        };
-        Ok(RawNorm {
-            w,
-            b,
-            eps: eps as f32,
-        })
-    }
-
-    fn apply(&self, x: &[f32], out: &mut [f32]) {
-        let d = self.w.len();
-        // Rows are independent; a few hundred per image are worth two threads.
-        x.par_chunks(d * 32)
-            .zip(out.par_chunks_mut(d * 32))
-            .for_each(|(x, o)| kernels::layer_norm(x, &self.w, &self.b, self.eps, o));
-    }
+/// A candle LayerNorm's parameters as vectors, for the CPU path.
+fn raw_norm(ln: &LayerNorm, eps: f64) -> Result<Norm> {
+    let w = ln.weight().to_vec1::<f32>()?;
+    let b = match ln.bias() {
+        Some(b) => b.to_vec1::<f32>()?,
+        None => vec![0.0; w.len()],
+    };
+    Ok(Norm {
+        w,
+        b,
+        eps: eps as f32,
+    })
 }
 
 /// Scratch space of the CPU path, allocated once per forward and reused by every layer.
@@ -352,7 +336,7 @@ struct Layer {
     output: Dense,
     act: Act,
     /// `(layernorm_before, layernorm_after)` as vectors when the layer runs on the CPU path.
-    raw: Option<(RawNorm, RawNorm)>,
+    raw: Option<(Norm, Norm)>,
 }
 
 impl Layer {
@@ -363,8 +347,8 @@ impl Layer {
         let layernorm_after = ln(d, eps, vb.pp("layernorm_after"))?;
         let raw = if cpu {
             Some((
-                RawNorm::of(&layernorm_before, eps)?,
-                RawNorm::of(&layernorm_after, eps)?,
+                raw_norm(&layernorm_before, eps)?,
+                raw_norm(&layernorm_after, eps)?,
             ))
         } else {
             None
@@ -457,20 +441,14 @@ impl Layer {
             }
         }
         proj.forward(&s.ctx, rows, &mut s.tmp);
-        add(x, &s.tmp);
+        add_assign(x, &s.tmp);
         ln_2.apply(x, &mut s.a);
         fc.forward(&s.a, rows, &mut s.ff);
         let act = self.act;
         s.ff.par_chunks_mut(1 << 14).for_each(|c| act.apply_raw(c));
         out.forward(&s.ff, rows, &mut s.tmp);
-        add(x, &s.tmp);
+        add_assign(x, &s.tmp);
         Ok(())
-    }
-}
-
-fn add(x: &mut [f32], y: &[f32]) {
-    for (a, &b) in x.iter_mut().zip(y) {
-        *a += b;
     }
 }
 
@@ -483,7 +461,7 @@ pub struct VitEncoder {
     embeddings: Embeddings,
     layers: Vec<Layer>,
     layernorm: LayerNorm,
-    raw_layernorm: Option<RawNorm>,
+    raw_layernorm: Option<Norm>,
     cfg: Config,
 }
 
@@ -512,7 +490,7 @@ impl VitEncoder {
             .collect::<Result<Vec<_>>>()?;
         let layernorm = ln(cfg.hidden_size, cfg.layer_norm_eps, vb.pp("layernorm"))?;
         let raw_layernorm = if cpu {
-            Some(RawNorm::of(&layernorm, cfg.layer_norm_eps)?)
+            Some(raw_norm(&layernorm, cfg.layer_norm_eps)?)
         } else {
             None
         };
