@@ -109,7 +109,6 @@ struct UserSlot {
     /// The profile's norm when the vector was made, and when: for showing real weights.
     norm: f64,
     at: Timestamp,
-    version: u32,
     /// Ads the user clicked (ad slot, when), oldest first.
     clicks: Vec<(u32, Timestamp)>,
 }
@@ -146,8 +145,9 @@ thread_local! {
 pub(crate) struct Index {
     pub vocab: Vocab,
     users: Vec<UserSlot>,
-    /// Each user slot's version (as in [`UserSlot`]), dense: the candidate walk checks one
-    /// per posting, and a slot is too large to keep in cache at a million users.
+    /// Each user slot's version, bumped when its vector changes. Dense, apart from the
+    /// slots: the candidate walk checks one per posting, and a slot is too large to keep in
+    /// cache at a million users.
     versions: Vec<u32>,
     user_ids: HashMap<UserId, u32>,
     postings: Vec<Postings>,
@@ -227,7 +227,6 @@ impl Index {
             vec: UserVec::default(),
             norm: 0.0,
             at: Timestamp::from_millis(0),
-            version: 0,
             clicks: Vec::new(),
         });
         self.versions.push(0);
@@ -252,9 +251,9 @@ impl Index {
         for &t in &old_terms {
             self.postings[t as usize].stale += 1;
         }
-        let u = &mut self.users[slot as usize];
-        u.version = u.version.wrapping_add(1);
-        let version = u.version;
+        // The slot's version (kept apart, dense, for the posting walks) marks its older
+        // postings stale.
+        let version = self.versions[slot as usize].wrapping_add(1);
         self.versions[slot as usize] = version;
         if self.postings.len() < self.vocab.len() {
             self.postings
@@ -433,9 +432,10 @@ impl Index {
                     Some(b) => ((b as f32 * qw * qw / total) as usize).max(64),
                     None => usize::MAX,
                 };
-                // Tail postings count when they would rank within the head had the list
-                // been compacted: a long list's tail can hold thousands of recent changes,
-                // and walking them all made the walk cost grow with the update rate.
+                // Tail postings count only when they would rank within the head had the
+                // list been compacted: a long list's tail can hold thousands of recent
+                // changes, and scoring them all made the candidates grow with the update
+                // rate. (The tail is still scanned, cheaply, until the next compaction.)
                 let cut = match list.sorted.get(head.saturating_sub(1)) {
                     Some(p) if head < list.sorted.len() => p.weight,
                     _ => f32::NEG_INFINITY,
@@ -1165,6 +1165,28 @@ mod tests {
         assert_eq!(ix.user_id(sim[0].0).as_str(), "c");
         assert!((sim[0].1 - 3.0 / 10f32.sqrt()).abs() < 1e-6);
         assert_eq!(ix.shared_terms(a, sim[0].0, 5), ["dog"]);
+    }
+
+    #[test]
+    fn a_heavy_posting_in_the_tail_is_found_with_a_small_budget() {
+        let mut ix = Index::default();
+        put(&mut ix, "q", &[("dog", 1.0)]);
+        for i in 0..1000 {
+            put(
+                &mut ix,
+                &format!("u{i}"),
+                &[("dog", 1.0), (&format!("t{i}"), 3.0)],
+            );
+        }
+        ix.compact_all();
+        // A user who is all dog arrives after compaction: its posting sits in the tail,
+        // behind 1,000 lighter ones, and the walk takes only the head's first 64.
+        put(&mut ix, "star", &[("dog", 1.0)]);
+        assert!(!ix.postings.iter().all(|p| p.tail.is_empty()));
+        let q = ix.user_slot(&UserId::new("q").unwrap()).unwrap();
+        let sim = ix.similar(q, 1, 64);
+        assert_eq!(ix.user_id(sim[0].0).as_str(), "star", "{sim:?}");
+        assert!((sim[0].1 - 1.0).abs() < 1e-6);
     }
 
     #[test]

@@ -503,9 +503,11 @@ pub struct AdsConfig {
     pub min_audience_size: usize,
     /// Least embedder similarity that counts as a semantic match (default 0.6).
     pub semantic_threshold: f32,
-    /// Postings scanned when generating similar-user candidates (default 20,000, and never
-    /// fewer than one per 16 users): the recall/latency trade-off of
-    /// [`Engine::similar_users`](crate::Engine::similar_users).
+    /// Postings scanned when generating similar-user candidates (default 20,000): the
+    /// recall/latency trade-off of [`Engine::similar_users`](crate::Engine::similar_users),
+    /// which scans at least one posting per 16 users whatever this says. The lookalike part
+    /// of [`Engine::ads_for`](crate::Engine::ads_for) only needs a few close neighbours and
+    /// scans an eighth of it, to stay within its latency.
     pub candidate_budget: usize,
     /// Least cosine a user needs to belong to an audience (default 0.05): keeps out users
     /// whose only overlap with the query is a faint or long-decayed interest.

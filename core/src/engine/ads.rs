@@ -15,7 +15,7 @@ use crate::time::Timestamp;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 /// Users read from the store per page while loading the index.
@@ -451,29 +451,32 @@ impl Engine {
         Ok(())
     }
 
-    fn audience_parts(
-        &self,
-        ix: &Index,
-        query: &AudienceQuery,
-    ) -> Result<(Vec<String>, Vec<u32>, Option<String>)> {
+    /// The opt-out category of an audience query (its ad's), checking the query.
+    fn audience_category(ix: &Index, query: &AudienceQuery) -> Result<Option<String>> {
         match query {
-            AudienceQuery::Interests(terms) => {
-                if terms.is_empty() {
-                    return Err(Error::invalid("an audience needs at least one interest"));
-                }
-                Ok((normalize_terms(terms)?, Vec::new(), None))
+            AudienceQuery::Interests(terms) if terms.is_empty() => {
+                Err(Error::invalid("an audience needs at least one interest"))
             }
-            AudienceQuery::Ad(id) => {
-                let ad = ix.ad(id).ok_or_else(|| Error::NotFound {
-                    what: "ad",
-                    id: id.clone(),
-                })?;
-                Ok((
-                    ad.interests.clone(),
-                    ix.clickers(id),
-                    Some(ad.category.clone()),
-                ))
-            }
+            AudienceQuery::Interests(_) => Ok(None),
+            AudienceQuery::Ad(id) => Ok(Some(Self::audience_ad(ix, id)?.category.clone())),
+        }
+    }
+
+    fn audience_ad<'a>(ix: &'a Index, id: &str) -> Result<&'a Arc<Ad>> {
+        ix.ad(id).ok_or_else(|| Error::NotFound {
+            what: "ad",
+            id: id.to_string(),
+        })
+    }
+
+    /// The query terms and the seed users (an ad's clickers) in `ix`'s slots.
+    fn audience_parts(ix: &Index, query: &AudienceQuery) -> Result<(Vec<String>, Vec<u32>)> {
+        match query {
+            AudienceQuery::Interests(terms) => Ok((normalize_terms(terms)?, Vec::new())),
+            AudienceQuery::Ad(id) => Ok((
+                Self::audience_ad(ix, id)?.interests.clone(),
+                ix.clickers(id),
+            )),
         }
     }
 
@@ -482,10 +485,9 @@ impl Engine {
         query: &AudienceQuery,
         limit: usize,
     ) -> Result<(Vec<AudienceMember>, usize)> {
-        // Slots are never reused, so the seeds stay valid across the await below.
-        let (terms, seeds, category) = {
+        let category = {
             let ix = self.ads_index().await?;
-            self.audience_parts(&ix, query)?
+            Self::audience_category(&ix, query)?
         };
         let opted_out: HashSet<UserId> = match &category {
             Some(c) => self
@@ -497,7 +499,10 @@ impl Engine {
                 .collect(),
             None => HashSet::new(),
         };
+        // Slots are read under the same lock as the scores: a refresh_index during the
+        // await above may have renumbered them.
         let ix = self.inner.ads.read();
+        let (terms, seeds) = Self::audience_parts(&ix, query)?;
         let Some(q) = ix.audience_query(&terms, &seeds, 0.5) else {
             return Ok((Vec::new(), 0));
         };

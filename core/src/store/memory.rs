@@ -296,10 +296,11 @@ impl Store for MemoryStore {
                 .unwrap_or(0),
             ..ForgetReport::default()
         };
-        let before = t.events.len();
-        t.events.retain(|_, e| &e.user != user);
-        t.events_by_user.remove(user);
-        report.events = (before - t.events.len()) as u64;
+        for id in t.events_by_user.remove(user).unwrap_or_default() {
+            if t.events.remove(&id).is_some() {
+                report.events += 1;
+            }
+        }
         let before = t.active.len();
         t.active.retain(|(u, _, _), _| u != user);
         report.active_signals = (before - t.active.len()) as u64;
