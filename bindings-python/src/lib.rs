@@ -202,6 +202,17 @@ fn to_datetime<'py>(py: Python<'py>, t: core::Timestamp) -> PyResult<Bound<'py, 
 }
 
 /// Accepts a `datetime` (naive ones are local time, as in Python) or epoch seconds.
+/// The `event_id=` and `at=` keywords of the signal and ad-event methods.
+fn event_options(
+    event_id: Option<String>,
+    at: Option<&Bound<'_, PyAny>>,
+) -> PyResult<core::EventOptions> {
+    Ok(core::EventOptions {
+        id: event_id,
+        at: from_time(at)?,
+    })
+}
+
 fn from_time(at: Option<&Bound<'_, PyAny>>) -> PyResult<Option<core::Timestamp>> {
     let Some(at) = at else { return Ok(None) };
     let secs: f64 = if at.hasattr("timestamp")? {
@@ -813,10 +824,7 @@ impl Engine {
         at: Option<Bound<'_, PyAny>>,
     ) -> PyResult<EventOutcome> {
         let post = signal_post(post_id, image, caption, interests, author);
-        let opts = core::EventOptions {
-            id: event_id,
-            at: from_time(at.as_ref())?,
-        };
+        let opts = event_options(event_id, at.as_ref())?;
         let engine = self.inner.clone();
         run(py, async move {
             engine.record_like_with(&user, post, opts).await
@@ -839,10 +847,7 @@ impl Engine {
         at: Option<Bound<'_, PyAny>>,
     ) -> PyResult<EventOutcome> {
         let post = signal_post(post_id, image, caption, interests, None);
-        let opts = core::EventOptions {
-            id: event_id,
-            at: from_time(at.as_ref())?,
-        };
+        let opts = event_options(event_id, at.as_ref())?;
         let engine = self.inner.clone();
         run(py, async move {
             engine.record_upload_with(&user, post, opts).await
@@ -860,10 +865,7 @@ impl Engine {
         event_id: Option<String>,
         at: Option<Bound<'_, PyAny>>,
     ) -> PyResult<EventOutcome> {
-        let opts = core::EventOptions {
-            id: event_id,
-            at: from_time(at.as_ref())?,
-        };
+        let opts = event_options(event_id, at.as_ref())?;
         let engine = self.inner.clone();
         run(py, async move {
             engine.unlike_with(&user, &post_id, opts).await
@@ -1060,10 +1062,7 @@ impl Engine {
         event_id: Option<String>,
         at: Option<Bound<'_, PyAny>>,
     ) -> PyResult<EventOutcome> {
-        let opts = core::EventOptions {
-            id: event_id,
-            at: from_time(at.as_ref())?,
-        };
+        let opts = event_options(event_id, at.as_ref())?;
         let engine = self.inner.clone();
         run(py, async move {
             engine.record_impression_with(&user, &ad, opts).await
@@ -1083,10 +1082,7 @@ impl Engine {
         event_id: Option<String>,
         at: Option<Bound<'_, PyAny>>,
     ) -> PyResult<EventOutcome> {
-        let opts = core::EventOptions {
-            id: event_id,
-            at: from_time(at.as_ref())?,
-        };
+        let opts = event_options(event_id, at.as_ref())?;
         let engine = self.inner.clone();
         run(py, async move {
             engine.record_click_with(&user, &ad, opts).await

@@ -55,13 +55,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let t = Instant::now();
     // The reference opens images without EXIF orientation.
     // CAPTION_BENCH_KERNELS=cpu-f16 (or candle, cpu) picks the implementation; auto otherwise.
-    let kernels = match std::env::var("CAPTION_BENCH_KERNELS").as_deref() {
-        Ok("candle") => Kernels::Candle,
-        Ok("cpu") => Kernels::Cpu,
-        Ok("cpu-f16") => Kernels::CpuF16,
-        Ok("auto") | Err(_) => Kernels::Auto,
-        Ok(other) => return Err(format!("unknown CAPTION_BENCH_KERNELS {other}").into()),
-    };
+    let kernels: Kernels = std::env::var("CAPTION_BENCH_KERNELS")
+        .as_deref()
+        .unwrap_or("auto")
+        .parse()?;
     let base =
         VitGpt2::from_dir_with_kernels(&args[0], kernels)?.with_decode_options(DecodeOptions {
             apply_exif_orientation: false,
