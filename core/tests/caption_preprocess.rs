@@ -290,6 +290,10 @@ fn mutated_images_never_panic() {
         "s422_3x40",
         "gray_29x21",
         "s420_restart_64x48",
+        "s420_progressive_restart_64x48",
+        "s444_progressive_33x17",
+        "../jpeg_scans/seq_multiscan_y_crcb_444_33x17",
+        "../jpeg_scans/prog_dqt_between_scans_420_32x24",
     ]
     .iter()
     .map(|n| std::fs::read(dir.join(format!("{n}.jpg"))).unwrap())
