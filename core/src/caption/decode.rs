@@ -110,7 +110,9 @@ fn decode_error(e: image::ImageError) -> Error {
 ///
 /// Every failure, including a header that promises more pixels than
 /// [`ImageLimits::max_pixels`], is an [`Error::InvalidInput`]; nothing is allocated for the
-/// pixels before the dimensions pass the limits.
+/// pixels before the dimensions pass the limits. Decoder buffers count against
+/// `max_pixels * 8` bytes plus 64 MiB, and a JPEG with more than 500 scans (a
+/// progressive-scan bomb) is refused before any of it is decoded.
 pub fn decode_rgb(bytes: &[u8], opts: &DecodeOptions) -> Result<RgbImage> {
     let limits = opts.limits;
     if bytes.is_empty() {
