@@ -34,6 +34,7 @@ mod ids;
 pub mod interests;
 pub mod profile;
 pub mod recommend;
+mod redact;
 pub mod store;
 mod time;
 

@@ -150,6 +150,8 @@ pub(crate) struct Index {
     /// cache at a million users.
     versions: Vec<u32>,
     user_ids: HashMap<UserId, u32>,
+    /// Slots of forgotten users, for reuse: a forgotten user's id leaves memory at once.
+    free_slots: Vec<u32>,
     postings: Vec<Postings>,
     ads: Vec<AdSlot>,
     /// Per ad slot, the square root of its number of targeting terms (at least 1): dense,
@@ -221,6 +223,12 @@ impl Index {
         if let Some(&s) = self.user_ids.get(user) {
             return s;
         }
+        if let Some(s) = self.free_slots.pop() {
+            // Its postings are stale: its version was bumped when it was emptied.
+            self.users[s as usize].id = user.clone();
+            self.user_ids.insert(user.clone(), s);
+            return s;
+        }
         let s = self.users.len() as u32;
         self.users.push(UserSlot {
             id: user.clone(),
@@ -279,12 +287,16 @@ impl Index {
         }
     }
 
-    /// Forgets a user entirely: vector and clicks.
+    /// Forgets a user entirely: vector, clicks and id. The slot is freed for another user.
     pub fn remove_user(&mut self, user: &UserId) {
         if self.user_ids.contains_key(user) {
             self.set_user(user, UserVec::default(), 0.0, Timestamp::from_millis(0));
-            let slot = self.user_ids[user];
-            self.users[slot as usize].clicks.clear();
+            if let Some(slot) = self.user_ids.remove(user) {
+                let u = &mut self.users[slot as usize];
+                u.clicks = Vec::new();
+                u.id = UserId::vacant();
+                self.free_slots.push(slot);
+            }
         }
     }
 
@@ -913,6 +925,29 @@ mod tests {
             Decay::none(),
         );
         ix.set_user(&UserId::new(user).unwrap(), v, n, Timestamp::from_millis(0));
+    }
+
+    #[test]
+    fn a_forgotten_user_leaves_no_slot_and_the_slot_serves_the_next_user() {
+        let mut ix = Index::default();
+        put(&mut ix, "ana", &[("surfboard", 1.0), ("wave", 1.0)]);
+        put(&mut ix, "ben", &[("surfboard", 1.0)]);
+        let ana = UserId::new("ana").unwrap();
+        ix.add_click(&ana, "ad-1", Timestamp::from_millis(1));
+        let slot = ix.user_slot(&ana).unwrap();
+        ix.remove_user(&ana);
+        assert_eq!(ix.user_slot(&ana), None);
+        assert!(
+            ix.users.iter().all(|u| u.id != ana),
+            "the id stays in memory"
+        );
+        assert!(ix.users[slot as usize].clicks.is_empty());
+        // The next user takes the slot; ana's old postings must not score for them.
+        put(&mut ix, "cleo", &[("cat", 1.0)]);
+        assert_eq!(ix.user_slot(&UserId::new("cleo").unwrap()), Some(slot));
+        let ben = ix.user_slot(&UserId::new("ben").unwrap()).unwrap();
+        assert!(ix.similar(ben, 5, 1000).is_empty());
+        assert_eq!(ix.user_count(), 2);
     }
 
     #[test]

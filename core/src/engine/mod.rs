@@ -78,6 +78,8 @@ struct Inner {
     extractor: Option<Arc<dyn InterestExtractor>>,
     embedder: Option<Arc<dyn Embedder>>,
     llm: Option<Arc<dyn Llm>>,
+    /// How long LLM answers stay cached (zero: not cached), each under its user.
+    llm_cache_ttl: Duration,
     /// Embeddings by model and text hash, in front of the store's cache.
     vectors: std::sync::Mutex<HashMap<String, Arc<Vec<f32>>>>,
     weights: SignalWeights,
@@ -283,18 +285,11 @@ impl EngineBuilder {
                 ))
             }
         };
-        let ttl = self.llm_cache_ttl.unwrap_or(Duration::from_secs(24 * 3600));
-        let llm = self.llm.map(|l| -> Arc<dyn Llm> {
-            if ttl.is_zero() {
-                l
-            } else {
-                Arc::new(CachingLlm::new(l, store.clone(), ttl))
-            }
-        });
         Ok(Engine {
             inner: Arc::new(Inner {
                 embedder: self.embedder,
-                llm,
+                llm: self.llm,
+                llm_cache_ttl: self.llm_cache_ttl.unwrap_or(Duration::from_secs(24 * 3600)),
                 vectors: std::sync::Mutex::new(HashMap::new()),
                 store,
                 captioner: self.captioner,
@@ -535,8 +530,23 @@ impl Engine {
         let Some(llm) = &self.inner.llm else {
             return Ok(ranked);
         };
+        // The prompt carries the user's interests and captions: its answer is cached under
+        // the user, so that forget_user removes it.
+        let cached;
+        let llm: &dyn Llm = if self.inner.llm_cache_ttl.is_zero() {
+            llm.as_ref()
+        } else {
+            cached = CachingLlm::new(
+                llm.clone(),
+                self.inner.store.clone(),
+                self.inner.llm_cache_ttl,
+            )
+            .clock(self.inner.clock.clone())
+            .for_user(&UserId::new(user)?);
+            &cached
+        };
         let captions = self.recent_captions(user, 5).await?;
-        let ideas = product_ideas(llm.as_ref(), &interests, &captions, k).await?;
+        let ideas = product_ideas(llm, &interests, &captions, k).await?;
         let idea_vectors = match (&self.inner.embedder, &item_vectors) {
             (Some(e), Some(_)) => {
                 let texts: Vec<String> = ideas
@@ -642,7 +652,7 @@ impl Engine {
             for (&i, v) in missing.iter().zip(vectors) {
                 self.inner
                     .store
-                    .cache_put(&keys[i], &serde_json::to_string(&v)?, forever)
+                    .cache_put(&keys[i], &serde_json::to_string(&v)?, now, forever)
                     .await?;
                 out[i] = Some(Arc::new(v));
             }

@@ -3,6 +3,7 @@
 
 use super::llm::{ChatRequest, ChatResponse, FinishReason, Llm, Role};
 use crate::error::{Error, Result};
+use crate::redact::redact_url;
 use async_trait::async_trait;
 use rand::Rng;
 use serde_json::{json, Value};
@@ -136,14 +137,6 @@ impl fmt::Debug for OpenAiCompatible {
             .field("deadline", &self.deadline)
             .field("max_retries", &self.max_retries)
             .finish()
-    }
-}
-
-/// Scheme, host and path only: query strings may carry keys.
-fn redact_url(url: &str) -> String {
-    match url.split_once('?') {
-        Some((base, _)) => format!("{base}?…"),
-        None => url.to_string(),
     }
 }
 
@@ -585,12 +578,17 @@ mod tests {
 
     #[test]
     fn urls_are_redacted() {
-        assert_eq!(redact_url("https://x/y?key=abc"), "https://x/y?…");
         let llm =
             OpenAiCompatible::azure("https://n.openai.azure.com/", "gpt", "2024-06-01", "K3Y")
                 .unwrap();
         let dbg = format!("{llm:?}");
         assert!(!dbg.contains("K3Y") && !dbg.contains("2024-06-01"), "{dbg}");
+        let llm = OpenAiCompatible::new("https://me:s3cret@llm.example/v1", "m").unwrap();
+        let dbg = format!("{llm:?}");
+        assert!(
+            !dbg.contains("s3cret") && dbg.contains("llm.example"),
+            "{dbg}"
+        );
         assert!(OpenAiCompatible::new("ftp://x", "m").is_err());
         assert!(OpenAiCompatible::new("http://x", " ").is_err());
     }
