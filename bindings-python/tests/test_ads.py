@@ -465,7 +465,8 @@ def test_bad_input_is_typed(engine):
         ManualClock(T0).advance(-5)
     with pytest.raises(TypeError):
         ManualClock("now")
-    with pytest.raises(OverflowError):
+    # A negative size is bad input, not an OverflowError outside SocialLensError.
+    with pytest.raises(sociallens.InvalidInputError):
         engine.ads_for("ana", k=-1)
 
 

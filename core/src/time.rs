@@ -95,31 +95,98 @@ impl Clock for SystemClock {
 
 /// A clock that only moves when told to: for simulations, backfills and tests.
 ///
+/// It shows times from [`ManualClock::EARLIEST`] (1970) to [`ManualClock::LATEST`] (the end
+/// of year 9999), which every language's date type can show. `set` and `advance` saturate
+/// at those bounds; `try_new`, `try_set` and `try_advance` refuse to pass them, for times
+/// that come from callers.
+///
 /// ```
 /// use sociallens::{Clock, ManualClock, Timestamp};
 /// use std::time::Duration;
 /// let clock = ManualClock::new(Timestamp::from_millis(0));
 /// clock.advance(Duration::from_secs(60));
 /// assert_eq!(clock.now(), Timestamp::from_millis(60_000));
+/// assert!(clock.try_advance(Duration::from_secs(u64::MAX)).is_err());
+/// assert_eq!(clock.now(), Timestamp::from_millis(60_000));
 /// ```
 #[derive(Debug)]
 pub struct ManualClock(AtomicI64);
 
 impl ManualClock {
-    /// A clock stopped at `at`.
+    /// The earliest time a manual clock shows: 1970-01-01T00:00:00Z.
+    pub const EARLIEST: Timestamp = Timestamp(0);
+    /// The latest time a manual clock shows: 9999-12-31T23:59:59.999Z.
+    pub const LATEST: Timestamp = Timestamp(253_402_300_799_999);
+
+    fn clamp(ms: i64) -> i64 {
+        ms.clamp(Self::EARLIEST.0, Self::LATEST.0)
+    }
+
+    fn check(at: Timestamp) -> crate::Result<i64> {
+        if (Self::EARLIEST..=Self::LATEST).contains(&at) {
+            Ok(at.0)
+        } else {
+            Err(crate::Error::invalid(format!(
+                "a manual clock shows times from 1970-01-01 to 9999-12-31 ({} to {} ms), got {} ms",
+                Self::EARLIEST.0,
+                Self::LATEST.0,
+                at.0
+            )))
+        }
+    }
+
+    /// A clock stopped at `at` (brought within [`EARLIEST`](Self::EARLIEST) ..=
+    /// [`LATEST`](Self::LATEST)).
     pub fn new(at: Timestamp) -> Self {
-        Self(AtomicI64::new(at.as_millis()))
+        Self(AtomicI64::new(Self::clamp(at.0)))
     }
 
-    /// Moves the clock to `at`.
+    /// A clock stopped at `at`; [`Error::InvalidInput`](crate::Error::InvalidInput) outside
+    /// the clock's range.
+    pub fn try_new(at: Timestamp) -> crate::Result<Self> {
+        Ok(Self(AtomicI64::new(Self::check(at)?)))
+    }
+
+    /// Moves the clock to `at` (brought within the clock's range).
     pub fn set(&self, at: Timestamp) {
-        self.0.store(at.as_millis(), Ordering::SeqCst);
+        self.0.store(Self::clamp(at.0), Ordering::SeqCst);
     }
 
-    /// Moves the clock forward by `d`.
+    /// Moves the clock to `at`; outside the clock's range it stays put and returns
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput).
+    pub fn try_set(&self, at: Timestamp) -> crate::Result<()> {
+        self.0.store(Self::check(at)?, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Moves the clock forward by `d`, stopping at [`LATEST`](Self::LATEST).
     pub fn advance(&self, d: Duration) {
-        self.0
-            .fetch_add(d.as_millis().min(i64::MAX as u128) as i64, Ordering::SeqCst);
+        let by = i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        // Never wraps: the closure always returns Some.
+        let _ = self
+            .0
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |ms| {
+                Some(Self::clamp(ms.saturating_add(by)))
+            });
+    }
+
+    /// Moves the clock forward by `d`; a move past [`LATEST`](Self::LATEST) leaves it where
+    /// it was and returns [`Error::InvalidInput`](crate::Error::InvalidInput).
+    pub fn try_advance(&self, d: Duration) -> crate::Result<()> {
+        let by = i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        let mut err = None;
+        let _ = self
+            .0
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |ms| {
+                match Self::check(Timestamp(ms.saturating_add(by))) {
+                    Ok(t) => Some(t),
+                    Err(e) => {
+                        err = Some(e);
+                        None
+                    }
+                }
+            });
+        err.map_or(Ok(()), Err)
     }
 }
 

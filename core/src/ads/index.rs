@@ -401,6 +401,9 @@ impl Index {
     /// The `k` users most similar to `slot`, best first, scanning at most about `budget`
     /// postings for candidates.
     pub fn similar(&self, slot: u32, k: usize, budget: usize) -> Vec<Scored> {
+        // A caller's k (from a binding: up to 2^64 − 1) never sizes anything: there are no
+        // more neighbours than other users.
+        let k = k.min(self.users.len());
         let me = &self.users[slot as usize];
         if me.vec.terms.is_empty() || k == 0 {
             return Vec::new();
@@ -410,7 +413,7 @@ impl Index {
         // Candidates rescored exactly: one per 20 postings scanned (1,000 at the default
         // budget), at least 200. Partial scores from the heads of the lists rank the true
         // neighbours loosely; rescoring more of them is cheap (a sparse dot product each).
-        let pool = (budget / 20).max(k * 4).max(200);
+        let pool = (budget / 20).max(k.saturating_mul(4)).max(200);
         let mut top = top_n(candidates, pool);
         for c in &mut top {
             c.1 = me.vec.dot(&self.users[c.0 as usize].vec);
@@ -591,6 +594,8 @@ impl Index {
     /// only the ads that make the top `k` are checked against the filter's caps and
     /// opt-outs and explained.
     pub fn ads_for(&self, slot: u32, k: usize, f: &AdFilter<'_>, cfg: &AdsConfig) -> Vec<AdMatch> {
+        // No more results than ads, before `top` is sized from k.
+        let k = k.min(self.ads.len());
         if k == 0 {
             return Vec::new();
         }

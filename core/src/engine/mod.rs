@@ -26,6 +26,15 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Mutex, OnceCell};
 
+/// The largest signal weight [`EngineBuilder::build`] accepts.
+pub const MAX_SIGNAL_WEIGHT: f64 = 1e6;
+
+/// The longest LLM cache TTL [`EngineBuilder::build`] accepts: 100 years.
+pub const MAX_LLM_CACHE_TTL: Duration = Duration::from_secs(100 * 365 * 86_400);
+
+/// Most LLM product ideas one [`Engine::recommend_products`] call asks for.
+const MAX_LLM_IDEAS: usize = 50;
+
 /// Optional details of an event: its id (for idempotent retries) and its time (for backfills).
 ///
 /// ```
@@ -268,6 +277,28 @@ impl EngineBuilder {
     /// Checks the configuration and builds the engine.
     pub fn build(self) -> Result<Engine> {
         self.weights.validate()?;
+        for (name, w) in [
+            ("like", self.weights.like),
+            ("upload", self.weights.upload),
+            ("click", self.weights.click),
+            ("impression", self.weights.impression),
+        ] {
+            // Weights add up in stored sums for years: a huge one overflows them to infinity.
+            if w > MAX_SIGNAL_WEIGHT {
+                return Err(Error::invalid(format!(
+                    "{name} weight must be at most {MAX_SIGNAL_WEIGHT}, got {w}"
+                )));
+            }
+        }
+        if let Some(ttl) = self.llm_cache_ttl {
+            if ttl > MAX_LLM_CACHE_TTL {
+                return Err(Error::invalid(format!(
+                    "llm_cache_ttl must be at most {} s (100 years), got {} s",
+                    MAX_LLM_CACHE_TTL.as_secs(),
+                    ttl.as_secs_f64()
+                )));
+            }
+        }
         let ads_config = self.ads_config.unwrap_or_default();
         ads_config.validate()?;
         let store = match (self.store, self.store_url) {
@@ -503,6 +534,16 @@ impl Engine {
             return Ok(Vec::new());
         }
         let items = self.products().await?;
+        // No more than exist: the catalog's items plus the ideas an LLM is asked for.
+        let ideas_k = if self.inner.llm.is_some() {
+            k.min(MAX_LLM_IDEAS)
+        } else {
+            0
+        };
+        let k = k.min(items.len().saturating_add(ideas_k));
+        if k == 0 {
+            return Ok(Vec::new());
+        }
         let item_vectors = match self.inner.embedder {
             Some(_) => Some(
                 self.vectors_for(
@@ -546,7 +587,7 @@ impl Engine {
             &cached
         };
         let captions = self.recent_captions(user, 5).await?;
-        let ideas = product_ideas(llm, &interests, &captions, k).await?;
+        let ideas = product_ideas(llm, &interests, &captions, ideas_k).await?;
         let idea_vectors = match (&self.inner.embedder, &item_vectors) {
             (Some(e), Some(_)) => {
                 let texts: Vec<String> = ideas
@@ -848,7 +889,89 @@ impl Engine {
     }
 }
 
-/// Half-lives are usually given in days.
+/// `n` days as a [`Duration`], for constants in code (half-lives are usually given in days).
+///
+/// Never panics: NaN and negative counts give zero, counts too long for a `Duration` give
+/// [`Duration::MAX`]. Numbers that come from callers go through [`try_days`] instead, which
+/// rejects them.
+///
+/// ```
+/// use sociallens::days;
+/// assert_eq!(days(1.5).as_secs(), 129_600);
+/// assert_eq!(days(f64::NAN), std::time::Duration::ZERO);
+/// ```
 pub fn days(n: f64) -> Duration {
-    Duration::from_secs_f64(n * 86_400.0)
+    try_days("days", n).unwrap_or(if n > 0.0 {
+        Duration::MAX
+    } else {
+        Duration::ZERO
+    })
+}
+
+/// `n` days as a [`Duration`], checked: [`Error::InvalidInput`] (naming `what`) for NaN,
+/// ±infinity, negative counts and counts too long for a `Duration` (about 2.1e14 days).
+///
+/// ```
+/// use sociallens::try_days;
+/// assert_eq!(try_days("half-life", 2.0)?.as_secs(), 172_800);
+/// assert!(try_days("half-life", 1e300).is_err());
+/// assert!(try_days("half-life", -1.0).is_err());
+/// # Ok::<(), sociallens::Error>(())
+/// ```
+pub fn try_days(what: &str, n: f64) -> Result<Duration> {
+    duration_from_secs(what, n * 86_400.0)
+        .map_err(|_| Error::invalid(format!("{what} must be a number of days >= 0, got {n}")))
+}
+
+/// (Possibly fractional) seconds as a [`Duration`], checked: [`Error::InvalidInput`]
+/// (naming `what`) for NaN, ±infinity, negative numbers and numbers too large for a
+/// `Duration` (about 1.8e19 s), where [`Duration::from_secs_f64`] would panic.
+///
+/// ```
+/// use sociallens::duration_from_secs;
+/// assert_eq!(duration_from_secs("timeout", 1.5)?.as_millis(), 1_500);
+/// assert!(duration_from_secs("timeout", f64::NAN).is_err());
+/// assert!(duration_from_secs("timeout", f64::INFINITY).is_err());
+/// # Ok::<(), sociallens::Error>(())
+/// ```
+pub fn duration_from_secs(what: &str, secs: f64) -> Result<Duration> {
+    if secs.is_nan() || secs < 0.0 {
+        return Err(Error::invalid(format!(
+            "{what} must be a finite number of seconds >= 0, got {secs}"
+        )));
+    }
+    Duration::try_from_secs_f64(secs).map_err(|_| {
+        Error::invalid(format!(
+            "{what} must be a finite number of seconds >= 0 and at most {}, got {secs}",
+            u64::MAX
+        ))
+    })
+}
+
+/// The decay for a half-life in days, as the bindings take it: `f64::INFINITY` never
+/// decays; a finite number of days above zero is a half-life; anything else (NaN, zero,
+/// negative, −infinity, too long for a `Duration`) is [`Error::InvalidInput`].
+///
+/// ```
+/// use sociallens::{half_life_days, Decay};
+/// assert_eq!(half_life_days(f64::INFINITY)?, Decay::none());
+/// assert!(half_life_days(30.0)?.half_life_duration().is_some());
+/// assert!(half_life_days(1e300).is_err());
+/// assert!(half_life_days(0.0).is_err());
+/// # Ok::<(), sociallens::Error>(())
+/// ```
+pub fn half_life_days(days: f64) -> Result<Decay> {
+    if days == f64::INFINITY {
+        return Ok(Decay::none());
+    }
+    let bad = || {
+        Error::invalid(format!(
+            "the half-life must be a number of days > 0 and at most 2.1e14 (or infinite for no decay), got {days}"
+        ))
+    };
+    if days.is_nan() || days <= 0.0 {
+        return Err(bad());
+    }
+    let d = try_days("the half-life", days).map_err(|_| bad())?;
+    Decay::half_life(d).map_err(|_| bad())
 }
