@@ -482,7 +482,9 @@ impl Engine {
 
     /// The users to target, best first (at most `limit`, default 100): for `interests`, users
     /// with those interests; for `ad`, users matching its targeting plus a lookalike of those
-    /// who clicked it. Users who opted out of the ad's category are never included.
+    /// who clicked it. Users who opted out of the ad's category are never included. Fewer
+    /// matching users than the engine's `minAudienceSize` (default 50) reject with code
+    /// `PRIVACY`: small groups are neither listed nor counted.
     #[napi(catch_unwind, ts_return_type = "Promise<Array<AudienceMember>>")]
     pub fn audience<'env>(
         &self,
@@ -493,16 +495,28 @@ impl Engine {
         let engine = self.inner.clone();
         promise(env, async move {
             let limit = size("limit", limit, 100)?;
-            Ok(engine
-                .audience(query.into_core()?, limit)
-                .await?
-                .into_iter()
-                .map(|m| AudienceMember {
-                    user: m.user.to_string(),
-                    score: m.score,
-                    matched: m.matched,
-                })
-                .collect())
+            Ok(members(engine.audience(query.into_core()?, limit).await?))
+        })
+    }
+
+    /// `audience` WITHOUT the privacy minimum: every member, however few. For the platform's
+    /// own trusted jobs only, never for anything an advertiser or another user can read; the
+    /// loud name is on purpose.
+    #[napi(catch_unwind, ts_return_type = "Promise<Array<AudienceMember>>")]
+    pub fn audience_bypassing_privacy_minimum<'env>(
+        &self,
+        env: &'env Env,
+        query: AudienceQuery,
+        limit: Option<f64>,
+    ) -> Result<PromiseRaw<'env, Vec<AudienceMember>>> {
+        let engine = self.inner.clone();
+        promise(env, async move {
+            let limit = size("limit", limit, 100)?;
+            Ok(members(
+                engine
+                    .audience_bypassing_privacy_minimum(query.into_core()?, limit)
+                    .await?,
+            ))
         })
     }
 
@@ -623,4 +637,15 @@ impl Engine {
             })
         })
     }
+}
+
+fn members(found: Vec<core::ads::AudienceMember>) -> Vec<AudienceMember> {
+    found
+        .into_iter()
+        .map(|m| AudienceMember {
+            user: m.user.to_string(),
+            score: m.score,
+            matched: m.matched,
+        })
+        .collect()
 }

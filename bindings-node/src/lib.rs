@@ -241,6 +241,8 @@ pub struct ForgetReport {
     pub captions: i64,
     /// Ad category opt-outs.
     pub opt_outs: i64,
+    /// LLM answers cached from the user's data.
+    pub cached_answers: i64,
     /// All rows removed.
     pub total: i64,
 }
@@ -780,6 +782,7 @@ impl Engine {
                 posts: r.posts as i64,
                 captions: r.captions as i64,
                 opt_outs: r.opt_outs as i64,
+                cached_answers: r.cached_answers as i64,
             })
         })
     }

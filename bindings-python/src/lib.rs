@@ -377,8 +377,8 @@ impl From<core::EventOutcome> for EventOutcome {
     }
 }
 
-/// Rows `forget_user` removed, per kind (`opt_outs`: ad category opt-outs), and their
-/// `total`.
+/// Rows `forget_user` removed, per kind (`opt_outs`: ad category opt-outs,
+/// `cached_answers`: LLM answers cached from the user's data), and their `total`.
 #[pyclass(module = "sociallens", frozen, get_all)]
 struct ForgetReport {
     interests: u64,
@@ -387,6 +387,7 @@ struct ForgetReport {
     posts: u64,
     captions: u64,
     opt_outs: u64,
+    cached_answers: u64,
     total: u64,
 }
 
@@ -394,13 +395,14 @@ struct ForgetReport {
 impl ForgetReport {
     fn __repr__(&self) -> String {
         format!(
-            "ForgetReport(interests={}, events={}, active_signals={}, posts={}, captions={}, opt_outs={})",
+            "ForgetReport(interests={}, events={}, active_signals={}, posts={}, captions={}, opt_outs={}, cached_answers={})",
             self.interests,
             self.events,
             self.active_signals,
             self.posts,
             self.captions,
-            self.opt_outs
+            self.opt_outs,
+            self.cached_answers
         )
     }
 }
@@ -1141,7 +1143,9 @@ impl Engine {
     /// The users to target, best first, at most `limit`: give exactly one of `interests`
     /// (users with those interests, their lemmas or compounds) and `ad` (an ad id: users
     /// matching its targeting plus a lookalike of those who clicked it, who are left out).
-    /// Users who opted out of the ad's category are never included.
+    /// Users who opted out of the ad's category are never included. Fewer matching users
+    /// than `AdsConfig.min_audience_size` (default 50) raise PrivacyError: small groups are
+    /// neither listed nor counted.
     #[pyo3(signature = (interests=None, ad=None, limit=100))]
     fn audience(
         &self,
@@ -1157,6 +1161,31 @@ impl Engine {
                 .into_iter()
                 .map(AudienceMember::from)
                 .collect())
+        })
+    }
+
+    /// `audience` WITHOUT the privacy minimum: every member, however few. For the
+    /// platform's own trusted jobs only, never for anything an advertiser or another user
+    /// can read; the loud name is on purpose.
+    #[pyo3(signature = (interests=None, ad=None, limit=100))]
+    fn audience_bypassing_privacy_minimum(
+        &self,
+        py: Python<'_>,
+        interests: Option<Vec<String>>,
+        ad: Option<String>,
+        #[pyo3(from_py_with = size)] limit: usize,
+    ) -> PyResult<Vec<AudienceMember>> {
+        guard(|| {
+            let query = ads::audience_query(interests, ad)?;
+            let engine = self.inner.clone();
+            Ok(run(py, async move {
+                engine
+                    .audience_bypassing_privacy_minimum(query, limit)
+                    .await
+            })?
+            .into_iter()
+            .map(AudienceMember::from)
+            .collect())
         })
     }
 
@@ -1293,6 +1322,7 @@ impl Engine {
                 posts: r.posts,
                 captions: r.captions,
                 opt_outs: r.opt_outs,
+                cached_answers: r.cached_answers,
             })
         })
     }
