@@ -72,9 +72,17 @@ export declare class Engine {
   /**
    * The users to target, best first (at most `limit`, default 100): for `interests`, users
    * with those interests; for `ad`, users matching its targeting plus a lookalike of those
-   * who clicked it. Users who opted out of the ad's category are never included.
+   * who clicked it. Users who opted out of the ad's category are never included. Fewer
+   * matching users than the engine's `minAudienceSize` (default 50) reject with code
+   * `PRIVACY`: small groups are neither listed nor counted.
    */
   audience(query: AudienceQuery, limit?: number | undefined | null): Promise<Array<AudienceMember>>
+  /**
+   * `audience` WITHOUT the privacy minimum: every member, however few. For the platform's
+   * own trusted jobs only, never for anything an advertiser or another user can read; the
+   * loud name is on purpose.
+   */
+  audienceBypassingPrivacyMinimum(query: AudienceQuery, limit?: number | undefined | null): Promise<Array<AudienceMember>>
   /**
    * How many users `audience` would return, for advertisers. Counts below the engine's
    * `minAudienceSize` (default 50) reject with code `PRIVACY`.
@@ -335,6 +343,8 @@ export interface ForgetReport {
   captions: number
   /** Ad category opt-outs. */
   optOuts: number
+  /** LLM answers cached from the user's data. */
+  cachedAnswers: number
   /** All rows removed. */
   total: number
 }

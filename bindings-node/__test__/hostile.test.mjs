@@ -39,7 +39,8 @@ async function record (name, value, fn) {
   console.log(JSON.stringify(line))
 }
 async function world (options = {}) {
-  const e = new sl.Engine({ store: 'memory://', ...options })
+  // Three users: audiences of them are listed only under a minimum of one.
+  const e = new sl.Engine({ store: 'memory://', minAudienceSize: 1, ...options })
   await e.addAds([
     { id: 'ad-1', advertiser: 'WaveCo', title: 'Boards', category: 'surf', interests: ['surfboard', 'wave'] },
     { id: 'ad-2', advertiser: 'Chefs', title: 'Knives', category: 'kitchen', interests: ['kitchen knife'] },
@@ -74,6 +75,7 @@ test('every size argument is clamped or refused, in a subprocess', () => {
       'Engine.similarUsers': (n) => e.similarUsers('ana', n),
       'Engine.adsFor': (n) => e.adsFor('ana', n),
       'Engine.audience': (n) => e.audience({ interests: ['surfboard'] }, n),
+      'Engine.audienceBypassingPrivacyMinimum': (n) => e.audienceBypassingPrivacyMinimum({ interests: ['surfboard'] }, n),
       'EngineOptions.lookalikeNeighbors': (n) => new sl.Engine({ store: 'memory://', lookalikeNeighbors: n }),
       'EngineOptions.minAudienceSize': (n) => new sl.Engine({ store: 'memory://', minAudienceSize: n }),
       'EngineOptions.candidateBudget': (n) => new sl.Engine({ store: 'memory://', candidateBudget: n }),
@@ -88,7 +90,7 @@ test('every size argument is clamped or refused, in a subprocess', () => {
       for (const n of ${SIZES}) await record(name, n, () => fn(n))
     }
   `)
-  assert.equal(lines.length, 14 * 13)
+  assert.equal(lines.length, 15 * 13)
   const byCall = {}
   for (const l of lines) (byCall[l.call] ??= {})[l.value] = l
   for (const l of lines) {
@@ -100,7 +102,7 @@ test('every size argument is clamped or refused, in a subprocess', () => {
       assert.equal(l.code, 'INVALID_INPUT', JSON.stringify(l))
     }
   }
-  const reads = { 'Engine.interests': 2, 'Engine.recommendProducts': 1, 'Engine.similarUsers': 2, 'Engine.adsFor': 1, 'Engine.audience': 3 }
+  const reads = { 'Engine.interests': 2, 'Engine.recommendProducts': 1, 'Engine.similarUsers': 2, 'Engine.adsFor': 1, 'Engine.audience': 3, 'Engine.audienceBypassingPrivacyMinimum': 3 }
   for (const [call, total] of Object.entries(reads)) {
     for (const [value, l] of Object.entries(byCall[call])) {
       const n = Number(value)
@@ -152,6 +154,7 @@ test('every public callable survives hostile numbers, in a subprocess', () => {
       'Engine.similarUsers': ['ana', 3],
       'Engine.adsFor': ['ana', 3],
       'Engine.audience': [{ interests: ['surfboard'] }, 3],
+      'Engine.audienceBypassingPrivacyMinimum': [{ interests: ['surfboard'] }, 3],
       'Engine.audienceSize': [{ interests: ['surfboard'] }],
       'Engine.recordImpression': ['ana', 'ad-1', { eventId: 'i-1', at: new Date(1_700_000_000_000) }],
       'Engine.recordClick': ['ana', 'ad-1', { eventId: 'c-1', at: new Date(1_700_000_000_000) }],

@@ -194,17 +194,21 @@ def test_audience_and_its_minimum_size(engine):
     engine.record_like("ana", "p1", interests=["surfboard", "wave"])
     engine.record_like("ben", "p2", interests=["surfboard"])
     engine.record_like("cleo", "p3", interests=["cat"])
+    # Two surfers, under the minimum of 3: neither listed nor counted.
+    for ask in (engine.audience, engine.audience_size):
+        with pytest.raises(sociallens.PrivacyError) as e:
+            ask(interests=["surfboards"])
+        assert e.value.code == "PRIVACY"
+        assert isinstance(e.value, PermissionError) and isinstance(e.value, sociallens.SocialLensError)
+        assert "fewer than 3" in str(e.value) and "ana" not in str(e.value)
+    internal = engine.audience_bypassing_privacy_minimum(interests=["surfboards"])
+    assert [m.user for m in internal] == ["ben", "ana"]
+    engine.record_like("dan", "p4", interests=["surfboard"])
     who = engine.audience(interests=["surfboards"])
-    assert [m.user for m in who] == ["ben", "ana"]  # ben is all surfboard
-    assert who[0].score >= who[1].score and who[0].matched == ["surfboard"]
+    assert [m.user for m in who] == ["ben", "dan", "ana"]  # ben and dan are all surfboard
+    assert who[0].score >= who[2].score and who[0].matched == ["surfboard"]
     assert 'AudienceMember(user="ben"' in repr(who[0])
     assert len(engine.audience(interests=["surfboards"], limit=1)) == 1
-    with pytest.raises(sociallens.PrivacyError) as e:
-        engine.audience_size(interests=["surfboards"])
-    assert e.value.code == "PRIVACY"
-    assert isinstance(e.value, PermissionError) and isinstance(e.value, sociallens.SocialLensError)
-    assert "fewer than 3" in str(e.value)
-    engine.record_like("dan", "p4", interests=["surfboard"])
     assert engine.audience_size(interests=["surfboards"]) == 3
     # The default minimum is 50.
     with pytest.raises(sociallens.PrivacyError):
@@ -224,7 +228,9 @@ def test_ad_audience_is_a_lookalike_of_its_clickers(engine):
     engine.record_like("ben", "p2", interests=["wave", "beach"])
     engine.record_like("cleo", "p3", interests=["cat", "sofa"])
     engine.record_click("ana", "surf-1")
-    assert [m.user for m in engine.audience(ad="surf-1")] == ["ben"]
+    assert [m.user for m in engine.audience_bypassing_privacy_minimum(ad="surf-1")] == ["ben"]
+    with pytest.raises(sociallens.PrivacyError):
+        engine.audience(ad="surf-1")  # one lookalike, under the minimum of 3
 
 
 def test_replayed_clicks_do_not_double_count(engine):

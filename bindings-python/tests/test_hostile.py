@@ -39,6 +39,8 @@ PRELUDE = textwrap.dedent(
         print(json.dumps(line), flush=True)
 
     def world(**kw):
+        # Three users: audiences of them are listed only under a minimum of one.
+        kw.setdefault("ads_config", sl.AdsConfig(min_audience_size=1))
         e = sl.Engine("memory://", **kw)
         e.add_ads([
             sl.Ad("ad-1", "WaveCo", "Boards", "surf", interests=["surfboard", "wave"]),
@@ -77,6 +79,7 @@ calls = {
     "Engine.similar_users": lambda n: e.similar_users("ana", n),
     "Engine.ads_for": lambda n: e.ads_for("ana", n),
     "Engine.audience": lambda n: e.audience(interests=["surfboard"], limit=n),
+    "Engine.audience_bypassing_privacy_minimum": lambda n: e.audience_bypassing_privacy_minimum(interests=["surfboard"], limit=n),
     "AdsConfig.lookalike_neighbors": lambda n: sl.AdsConfig(lookalike_neighbors=n),
     "AdsConfig.min_audience_size": lambda n: sl.AdsConfig(min_audience_size=n),
     "AdsConfig.candidate_budget": lambda n: sl.AdsConfig(candidate_budget=n),
@@ -96,7 +99,7 @@ record("ads_for with the largest AdsConfig", lambda: world(ads_config=sl.AdsConf
 
 def test_every_size_argument_is_clamped_or_refused_in_a_subprocess():
     lines = run_child(SIZE_CHILD)
-    assert len(lines) == 14 * 8 + 1, lines[-1]
+    assert len(lines) == 15 * 8 + 1, lines[-1]
     by_call = {}
     for line in lines:
         by_call.setdefault(line["call"], {})[line["value"]] = line
@@ -104,6 +107,7 @@ def test_every_size_argument_is_clamped_or_refused_in_a_subprocess():
     reads = {
         "Engine.interests": 2, "Engine.interests(k=)": 2, "Engine.recommend_products": 1,
         "Engine.similar_users": 2, "Engine.ads_for": 1, "Engine.audience": 3,
+        "Engine.audience_bypassing_privacy_minimum": 3,
     }
     for call, total in reads.items():
         for value, line in by_call[call].items():
@@ -167,6 +171,7 @@ VALID = {
     "Engine.similar_users": dict(user="ana"),
     "Engine.ads_for": dict(user="ana"),
     "Engine.audience": dict(interests=["surfboard"]),
+    "Engine.audience_bypassing_privacy_minimum": dict(interests=["surfboard"]),
     "Engine.audience_size": dict(interests=["surfboard"]),
     "Engine.record_impression": dict(user="ana", ad="ad-1"),
     "Engine.record_click": dict(user="ana", ad="ad-1"),
