@@ -217,7 +217,8 @@ impl Ad {
     }
 
     /// Checks the ad and normalises its terms (trimmed, lowercase, deduplicated) and its
-    /// categories (trimmed, lowercase).
+    /// categories (trimmed, lowercase). `start` and `end` must lie within
+    /// [`Timestamp::MIN`]`..=`[`Timestamp::MAX`] (an end in year 9999 is a fine "never").
     pub fn validate(mut self) -> Result<Self> {
         crate::ids::PostId::new(self.id.clone())
             .map_err(|e| Error::invalid(format!("ad id: {e}")))?;
@@ -236,6 +237,18 @@ impl Ad {
             .map(|c| normalize_category(c))
             .collect::<Result<_>>()
             .map_err(|e| ctx(&e.to_string()))?;
+        for (name, t) in [("start", self.start), ("end", self.end)] {
+            // Far-future ends are fine; times no calendar can show would break reports and
+            // the bindings' datetimes.
+            if let Some(t) = t.filter(|t| !t.is_supported()) {
+                return Err(ctx(&format!(
+                    "{name} {} is outside the supported range {}..={}",
+                    t.to_rfc3339(),
+                    Timestamp::MIN.to_rfc3339(),
+                    Timestamp::MAX.to_rfc3339()
+                )));
+            }
+        }
         if let (Some(s), Some(e)) = (self.start, self.end) {
             if e <= s {
                 return Err(ctx("end is not after start"));

@@ -10,7 +10,10 @@ use crate::caption::{image_sha256, Captioner};
 use crate::domain::{Event, EventKind, Interest, InterestProfile, Post, TermDelta};
 use crate::error::{Error, Result};
 use crate::ids::{EventId, PostId, UserId};
-use crate::interests::{normalize_terms, InterestExtractor, NounExtractor};
+use crate::interests::{
+    normalize_extracted, normalize_terms, InterestExtractor, NounExtractor, INLINE_EXTRACT_BYTES,
+    MAX_CAPTION_BYTES, MAX_INTERESTS_PER_POST,
+};
 use crate::profile::{self, Decay, SignalWeights};
 use crate::recommend::{
     ground, product_ideas, rank, CachingLlm, CatalogItem, Embedder, Llm, Recommendation, Semantic,
@@ -94,6 +97,8 @@ struct Inner {
     weights: SignalWeights,
     decay: Decay,
     clock: Arc<dyn Clock>,
+    /// How far past the clock an event's time may lie.
+    max_clock_skew: Duration,
     /// Captions being computed, by image hash: concurrent likes of one new image share one
     /// model call.
     inflight: Mutex<HashMap<String, Arc<OnceCell<String>>>>,
@@ -166,9 +171,13 @@ pub struct EngineBuilder {
     decay: Option<Decay>,
     ads_config: Option<AdsConfig>,
     clock: Option<Arc<dyn Clock>>,
+    max_clock_skew: Option<Duration>,
 }
 
 impl EngineBuilder {
+    /// How far past the engine's clock an event's time may lie by default: one day.
+    pub const DEFAULT_MAX_CLOCK_SKEW: Duration = Duration::from_secs(24 * 3600);
+
     /// The store to use.
     pub fn store(mut self, store: impl Store + 'static) -> Self {
         self.store = Some(Arc::new(store));
@@ -274,6 +283,33 @@ impl EngineBuilder {
         self
     }
 
+    /// How far past the engine's clock an event's time ([`EventOptions::at`]) may lie
+    /// (default [`DEFAULT_MAX_CLOCK_SKEW`](Self::DEFAULT_MAX_CLOCK_SKEW), one day), for
+    /// callers whose clocks run a little ahead. Times before 1970 or later than now plus
+    /// this are rejected with [`Error::InvalidInput`]; backfills of the past are always
+    /// allowed. A time far ahead would hold its interests undecayed until the clock caught
+    /// up, and shrink every real signal before then to almost nothing.
+    ///
+    /// ```
+    /// use sociallens::{Engine, EventOptions, Post};
+    /// use std::time::Duration;
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let engine = Engine::builder()
+    ///     .store_url("memory://")
+    ///     .max_clock_skew(Duration::from_secs(60))
+    ///     .build()?;
+    /// let soon = engine.now().plus(Duration::from_secs(30));
+    /// let later = engine.now().plus(Duration::from_secs(3600));
+    /// let post = || Post::new("p1").with_interests(["surf"]);
+    /// assert!(engine.record_like_with("u1", post(), EventOptions::default().at(later)).await.is_err());
+    /// engine.record_like_with("u1", post(), EventOptions::default().at(soon)).await?;
+    /// # Ok::<(), sociallens::Error>(()) }).unwrap();
+    /// ```
+    pub fn max_clock_skew(mut self, skew: Duration) -> Self {
+        self.max_clock_skew = Some(skew);
+        self
+    }
+
     /// Checks the configuration and builds the engine.
     pub fn build(self) -> Result<Engine> {
         self.weights.validate()?;
@@ -332,6 +368,9 @@ impl EngineBuilder {
                 weights: self.weights,
                 decay: self.decay.unwrap_or_default(),
                 clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+                max_clock_skew: self
+                    .max_clock_skew
+                    .unwrap_or(EngineBuilder::DEFAULT_MAX_CLOCK_SKEW),
                 inflight: Mutex::new(HashMap::new()),
                 ads_config,
                 ads: ads::AdsState::default(),
@@ -714,6 +753,22 @@ impl Engine {
         deltas: Vec<TermDelta>,
         opts: &EventOptions,
     ) -> Result<Event> {
+        let now = self.now();
+        let at = opts.at.unwrap_or(now);
+        // From the epoch to now plus the skew, and never past what a calendar can show (a
+        // clock set beyond year 9999 must not store events no report can place).
+        let latest = now.plus(self.inner.max_clock_skew).min(Timestamp::MAX);
+        if at < Timestamp::EPOCH || at > latest {
+            return Err(Error::invalid(format!(
+                "event time {} is outside the allowed range {}..={} (from the epoch to the \
+                 engine's clock, {}, plus the allowed clock skew of {} s)",
+                at.to_rfc3339(),
+                Timestamp::EPOCH.to_rfc3339(),
+                latest.to_rfc3339(),
+                now.to_rfc3339(),
+                self.inner.max_clock_skew.as_secs_f64(),
+            )));
+        }
         Ok(Event {
             id: match &opts.id {
                 Some(id) => EventId::new(id.clone())?,
@@ -723,7 +778,7 @@ impl Engine {
             kind,
             post,
             item: None,
-            at: opts.at.unwrap_or_else(|| self.now()),
+            at,
             deltas,
         })
     }
@@ -738,8 +793,23 @@ impl Engine {
         let user = UserId::new(user)?;
         let post_id = PostId::new(post.id.clone())?;
         let author = post.author.clone().map(UserId::new).transpose()?;
+        if let Some(given) = &post.interests {
+            // Counted before normalising, so an oversized list costs nothing to refuse.
+            if given.len() > MAX_INTERESTS_PER_POST {
+                return Err(Error::invalid(format!(
+                    "post {post_id} has {} interests; at most {MAX_INTERESTS_PER_POST} are allowed",
+                    given.len()
+                )));
+            }
+        }
         let given_interests = post.interests.as_ref().map(normalize_terms).transpose()?;
         if let Some(caption) = &post.caption {
+            if caption.len() > MAX_CAPTION_BYTES {
+                return Err(Error::invalid(format!(
+                    "post {post_id} has a caption of {} bytes; at most {MAX_CAPTION_BYTES} are allowed",
+                    caption.len()
+                )));
+            }
             if caption.trim().is_empty() {
                 return Err(Error::invalid(format!(
                     "post {post_id} has an empty caption"
@@ -784,7 +854,7 @@ impl Engine {
             Some(i) => i,
             None => match stored.as_ref().and_then(|p| p.interests.clone()) {
                 Some(i) if post.caption.is_none() => i,
-                _ => self.extract(&post_id, caption.as_deref())?,
+                _ => self.extract(&post_id, caption.as_deref()).await?,
             },
         };
 
@@ -826,7 +896,7 @@ impl Engine {
         })
     }
 
-    fn extract(&self, post: &PostId, caption: Option<&str>) -> Result<Vec<String>> {
+    async fn extract(&self, post: &PostId, caption: Option<&str>) -> Result<Vec<String>> {
         let Some(caption) = caption else {
             return Err(Error::invalid(format!(
                 "post {post} has no interests, caption or image, and the store does not know it"
@@ -838,7 +908,15 @@ impl Engine {
                  pass the interests with the post, or configure an extractor"
             )));
         };
-        normalize_terms(extractor.extract(caption)?)
+        // Long captions are tagged on the blocking pool so that they do not hold up the
+        // other tasks of this async worker.
+        let terms = if caption.len() > INLINE_EXTRACT_BYTES {
+            let (extractor, caption) = (extractor.clone(), caption.to_string());
+            tokio::task::spawn_blocking(move || extractor.extract(&caption)).await??
+        } else {
+            extractor.extract(caption)?
+        };
+        Ok(normalize_extracted(terms, MAX_INTERESTS_PER_POST))
     }
 
     /// The caption of an image: from the store's cache, or from the captioner (once per image,
