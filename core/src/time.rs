@@ -376,7 +376,11 @@ mod tests {
         c.advance(Duration::from_millis(5));
         assert_eq!(c.now().as_millis(), ManualClock::LATEST.as_millis() - 5);
         c.advance(Duration::MAX);
-        assert_eq!(c.now(), ManualClock::LATEST, "a wrapping add would go negative");
+        assert_eq!(
+            c.now(),
+            ManualClock::LATEST,
+            "a wrapping add would go negative"
+        );
         c.set(Timestamp::from_millis(i64::MIN));
         assert_eq!(c.now(), ManualClock::EARLIEST);
         c.advance(Duration::MAX);

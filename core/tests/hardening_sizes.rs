@@ -27,7 +27,15 @@ fn is_invalid<T: std::fmt::Debug>(r: sociallens::Result<T>) -> bool {
 }
 
 async fn small_world() -> Engine {
-    let engine = Engine::builder().store_url("memory://").build().unwrap();
+    // Three users: their audiences are listed only under a minimum of one.
+    let engine = Engine::builder()
+        .store_url("memory://")
+        .ads_config(AdsConfig {
+            min_audience_size: 1,
+            ..AdsConfig::default()
+        })
+        .build()
+        .unwrap();
     engine
         .add_ads(vec![
             Ad::new("ad-1", "WaveCo", "Boards", "surf").interests(["surfboard", "wave"]),

@@ -6,9 +6,10 @@ use sociallens::ads::Ad;
 use sociallens::analytics::{Dimension, ReportQuery};
 use sociallens::store::Store;
 use sociallens::{
-    Decay, Engine, EngineBuilder, Event, EventId, EventKind, EventOptions, ManualClock, Post,
+    Clock, Decay, Engine, EngineBuilder, Event, EventId, EventKind, EventOptions, Post,
     SqliteStore, TermDelta, Timestamp, UserId,
 };
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,9 +19,34 @@ const T0: Timestamp = Timestamp::from_millis(1_796_083_200_000);
 /// 10000-01-01T00:00:00Z: no calendar of the bindings or the reports can show it.
 const YEAR_10000: Timestamp = Timestamp::from_millis(253_402_300_800_000);
 
+/// A clock that shows any `i64`, as a platform's own [`Clock`] may: unlike `ManualClock`,
+/// which stays within 1970..=`Timestamp::MAX`, it reaches times no calendar can show.
+#[derive(Debug)]
+struct AnyClock(AtomicI64);
+
+impl AnyClock {
+    fn new(at: Timestamp) -> Self {
+        Self(AtomicI64::new(at.as_millis()))
+    }
+    fn set(&self, at: Timestamp) {
+        self.0.store(at.as_millis(), Ordering::SeqCst);
+    }
+    fn advance(&self, d: Duration) {
+        let by = i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        let now = self.0.load(Ordering::SeqCst);
+        self.0.store(now.saturating_add(by), Ordering::SeqCst);
+    }
+}
+
+impl Clock for AnyClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::from_millis(self.0.load(Ordering::SeqCst))
+    }
+}
+
 struct Setup {
     engine: Engine,
-    clock: Arc<ManualClock>,
+    clock: Arc<AnyClock>,
     store: Arc<dyn Store>,
     _dir: tempfile::TempDir,
 }
@@ -28,7 +54,7 @@ struct Setup {
 fn setup(at: Timestamp, tune: impl FnOnce(EngineBuilder) -> EngineBuilder) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path().join("t.db")).unwrap());
-    let clock = Arc::new(ManualClock::new(at));
+    let clock = Arc::new(AnyClock::new(at));
     let engine = tune(
         Engine::builder()
             .shared_store(store.clone())
