@@ -16,7 +16,7 @@ use crate::ids::UserId;
 use crate::profile::{Decay, InterestRecord};
 use crate::time::Timestamp;
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 /// A user's profile as a unit vector, terms ascending.
@@ -159,6 +159,19 @@ pub(crate) struct Index {
     ads_by_term: HashMap<u32, Vec<u32>>,
     /// Embedder similarity from a term to ad targeting terms at or above the threshold.
     semantic: HashMap<u32, Vec<(u32, f32)>>,
+}
+
+/// What an index holds, by name (not by slot or term id), for comparing two indexes.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct IndexSnapshot {
+    /// Users with interests: term -> weight in the user's unit vector.
+    pub users: BTreeMap<String, BTreeMap<String, f64>>,
+    /// Ad id -> user id -> how many clicks of that user on that ad the index holds.
+    pub clicks: BTreeMap<String, BTreeMap<String, usize>>,
+    /// Every ad, by id, as the index serves it.
+    pub ads: BTreeMap<String, Ad>,
+    /// Semantic neighbours computed so far: term -> (ad targeting term, similarity).
+    pub semantic: BTreeMap<String, Vec<(String, f32)>>,
 }
 
 /// Makes a user's unit vector from their stored interest rows, decayed to `now`.
@@ -384,6 +397,41 @@ impl Index {
     /// Forgets computed semantic neighbours (when the ads' terms change).
     pub fn clear_semantic(&mut self) {
         self.semantic.clear();
+    }
+
+    /// What the index holds, by name: see [`IndexSnapshot`].
+    pub fn snapshot(&self) -> IndexSnapshot {
+        let mut out = IndexSnapshot::default();
+        for u in &self.users {
+            if !u.vec.terms.is_empty() {
+                let terms = u.vec.terms.iter().zip(&u.vec.weights);
+                out.users.insert(
+                    u.id.to_string(),
+                    terms
+                        .map(|(&t, &w)| (self.vocab.term(t).to_string(), f64::from(w)))
+                        .collect(),
+                );
+            }
+            for c in &u.clicks {
+                let ad = self.ads[c.0 as usize].ad.id.clone();
+                *out.clicks
+                    .entry(ad)
+                    .or_default()
+                    .entry(u.id.to_string())
+                    .or_default() += 1;
+            }
+        }
+        for a in &self.ads {
+            out.ads.insert(a.ad.id.clone(), (*a.ad).clone());
+        }
+        for (&t, near) in &self.semantic {
+            let near = near
+                .iter()
+                .map(|&(a, s)| (self.vocab.term(a).to_string(), s))
+                .collect();
+            out.semantic.insert(self.vocab.term(t).to_string(), near);
+        }
+        out
     }
 
     /// The `k` users most similar to `slot`, best first, scanning at most about `budget`

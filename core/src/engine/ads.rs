@@ -1,7 +1,7 @@
 //! The engine's ads, similar users, audiences, impressions, clicks and reports.
 
 use super::{Engine, EventOptions, EventOutcome};
-use crate::ads::index::{user_vector, AdFilter, Index};
+use crate::ads::index::{user_vector, AdFilter, Index, IndexSnapshot};
 use crate::ads::{
     normalize_category, Ad, AdMatch, AdStatus, AudienceMember, AudienceQuery, SimilarUser,
 };
@@ -161,6 +161,14 @@ impl Engine {
         if st.loaded.load(Ordering::Acquire) {
             st.write().remove_user(user);
         }
+    }
+
+    /// What the in-memory index holds, by user, term and ad id (loading it first if needed):
+    /// for tests that compare the index events keep current with a fresh rebuild. Not part
+    /// of the stable API.
+    #[doc(hidden)]
+    pub async fn index_snapshot(&self) -> Result<IndexSnapshot> {
+        Ok(self.ads_index().await?.snapshot())
     }
 
     /// Rebuilds the in-memory index from the store, picking up what other processes wrote.
