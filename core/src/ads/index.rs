@@ -109,8 +109,8 @@ struct UserSlot {
     /// The profile's norm when the vector was made, and when: for showing real weights.
     norm: f64,
     at: Timestamp,
-    /// Ads the user clicked (ad slot, when), oldest first.
-    clicks: Vec<(u32, Timestamp)>,
+    /// Ads the user clicked (ad slot, when, [`click_key`] of the event id), oldest first.
+    clicks: Vec<(u32, Timestamp, u32)>,
 }
 
 #[derive(Debug)]
@@ -159,6 +159,18 @@ pub(crate) struct Index {
     ads_by_term: HashMap<u32, Vec<u32>>,
     /// Embedder similarity from a term to ad targeting terms at or above the threshold.
     semantic: HashMap<u32, Vec<(u32, f32)>>,
+    /// Changes whenever `semantic` is cleared or the index is replaced by a rebuild (whose
+    /// term ids differ): neighbours computed from an older epoch are not stored.
+    semantic_epoch: u64,
+}
+
+/// A click's identity in [`UserSlot::clicks`]: a hash of its event id (FNV-1a, folded to 32
+/// bits), so that replaying a click the index already holds adds nothing.
+fn click_key(event_id: &str) -> u32 {
+    let h = event_id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    (h ^ (h >> 32)) as u32
 }
 
 /// What an index holds, by name (not by slot or term id), for comparing two indexes.
@@ -365,15 +377,22 @@ impl Index {
         t
     }
 
-    /// Records a click of a user on an ad (ignored for unknown ads).
-    pub fn add_click(&mut self, user: &UserId, ad: &str, at: Timestamp) {
+    /// Records a click of a user on an ad (ignored for unknown ads). Idempotent: a click
+    /// with the same event id, ad and time is held once (rebuilds replay clicks that the
+    /// new index may already have loaded).
+    pub fn add_click(&mut self, user: &UserId, ad: &str, at: Timestamp, event_id: &str) {
         let Some(&a) = self.ad_ids.get(ad) else {
             return;
         };
+        let key = click_key(event_id);
         let slot = self.slot_for(user);
         let clicks = &mut self.users[slot as usize].clicks;
         let pos = clicks.partition_point(|c| c.1 <= at);
-        clicks.insert(pos, (a, at));
+        let mut same_time = clicks[..pos].iter().rev().take_while(|c| c.1 == at);
+        if same_time.any(|c| c.0 == a && c.2 == key) {
+            return;
+        }
+        clicks.insert(pos, (a, at, key));
     }
 
     /// Terms of a user still needing semantic neighbours.
@@ -397,6 +416,18 @@ impl Index {
     /// Forgets computed semantic neighbours (when the ads' terms change).
     pub fn clear_semantic(&mut self) {
         self.semantic.clear();
+        self.semantic_epoch += 1;
+    }
+
+    /// Identifies this index's term ids and ad terms (see [`Index::semantic_epoch`]): take it
+    /// with the terms whose neighbours are computed, and store them only if it is unchanged.
+    pub fn semantic_epoch(&self) -> u64 {
+        self.semantic_epoch
+    }
+
+    /// Takes over from `old`: a later epoch than any `old` handed out.
+    pub fn succeed(&mut self, old: &Index) {
+        self.semantic_epoch = self.semantic_epoch.max(old.semantic_epoch) + 1;
     }
 
     /// What the index holds, by name: see [`IndexSnapshot`].
@@ -1019,7 +1050,8 @@ mod tests {
         }
         for _ in 0..200 {
             let u = UserId::new(format!("u{}", next(120))).unwrap();
-            ix.add_click(&u, &format!("ad{}", next(97)), Timestamp::from_millis(5));
+            let (ad, event) = (format!("ad{}", next(97)), format!("c{}", next(1 << 30)));
+            ix.add_click(&u, &ad, Timestamp::from_millis(5), &event);
         }
         let ad_terms = ix.ad_terms();
         for t in 0..ix.vocab.len() as u32 {
