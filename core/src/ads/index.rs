@@ -16,7 +16,7 @@ use crate::ids::UserId;
 use crate::profile::{Decay, InterestRecord};
 use crate::time::Timestamp;
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 /// A user's profile as a unit vector, terms ascending.
@@ -109,8 +109,8 @@ struct UserSlot {
     /// The profile's norm when the vector was made, and when: for showing real weights.
     norm: f64,
     at: Timestamp,
-    /// Ads the user clicked (ad slot, when), oldest first.
-    clicks: Vec<(u32, Timestamp)>,
+    /// Ads the user clicked (ad slot, when, [`click_key`] of the event id), oldest first.
+    clicks: Vec<(u32, Timestamp, u32)>,
 }
 
 #[derive(Debug)]
@@ -161,6 +161,31 @@ pub(crate) struct Index {
     ads_by_term: HashMap<u32, Vec<u32>>,
     /// Embedder similarity from a term to ad targeting terms at or above the threshold.
     semantic: HashMap<u32, Vec<(u32, f32)>>,
+    /// Changes whenever `semantic` is cleared or the index is replaced by a rebuild (whose
+    /// term ids differ): neighbours computed from an older epoch are not stored.
+    semantic_epoch: u64,
+}
+
+/// A click's identity in [`UserSlot::clicks`]: a hash of its event id (FNV-1a, folded to 32
+/// bits), so that replaying a click the index already holds adds nothing.
+fn click_key(event_id: &str) -> u32 {
+    let h = event_id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    (h ^ (h >> 32)) as u32
+}
+
+/// What an index holds, by name (not by slot or term id), for comparing two indexes.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct IndexSnapshot {
+    /// Users with interests: term -> weight in the user's unit vector.
+    pub users: BTreeMap<String, BTreeMap<String, f64>>,
+    /// Ad id -> user id -> how many clicks of that user on that ad the index holds.
+    pub clicks: BTreeMap<String, BTreeMap<String, usize>>,
+    /// Every ad, by id, as the index serves it.
+    pub ads: BTreeMap<String, Ad>,
+    /// Semantic neighbours computed so far: term -> (ad targeting term, similarity).
+    pub semantic: BTreeMap<String, Vec<(String, f32)>>,
 }
 
 /// Makes a user's unit vector from their stored interest rows, decayed to `now`.
@@ -364,15 +389,22 @@ impl Index {
         t
     }
 
-    /// Records a click of a user on an ad (ignored for unknown ads).
-    pub fn add_click(&mut self, user: &UserId, ad: &str, at: Timestamp) {
+    /// Records a click of a user on an ad (ignored for unknown ads). Idempotent: a click
+    /// with the same event id, ad and time is held once (rebuilds replay clicks that the
+    /// new index may already have loaded).
+    pub fn add_click(&mut self, user: &UserId, ad: &str, at: Timestamp, event_id: &str) {
         let Some(&a) = self.ad_ids.get(ad) else {
             return;
         };
+        let key = click_key(event_id);
         let slot = self.slot_for(user);
         let clicks = &mut self.users[slot as usize].clicks;
         let pos = clicks.partition_point(|c| c.1 <= at);
-        clicks.insert(pos, (a, at));
+        let mut same_time = clicks[..pos].iter().rev().take_while(|c| c.1 == at);
+        if same_time.any(|c| c.0 == a && c.2 == key) {
+            return;
+        }
+        clicks.insert(pos, (a, at, key));
     }
 
     /// Terms of a user still needing semantic neighbours.
@@ -396,6 +428,53 @@ impl Index {
     /// Forgets computed semantic neighbours (when the ads' terms change).
     pub fn clear_semantic(&mut self) {
         self.semantic.clear();
+        self.semantic_epoch += 1;
+    }
+
+    /// Identifies this index's term ids and ad terms (see [`Index::semantic_epoch`]): take it
+    /// with the terms whose neighbours are computed, and store them only if it is unchanged.
+    pub fn semantic_epoch(&self) -> u64 {
+        self.semantic_epoch
+    }
+
+    /// Takes over from `old`: a later epoch than any `old` handed out.
+    pub fn succeed(&mut self, old: &Index) {
+        self.semantic_epoch = self.semantic_epoch.max(old.semantic_epoch) + 1;
+    }
+
+    /// What the index holds, by name: see [`IndexSnapshot`].
+    pub fn snapshot(&self) -> IndexSnapshot {
+        let mut out = IndexSnapshot::default();
+        for u in &self.users {
+            if !u.vec.terms.is_empty() {
+                let terms = u.vec.terms.iter().zip(&u.vec.weights);
+                out.users.insert(
+                    u.id.to_string(),
+                    terms
+                        .map(|(&t, &w)| (self.vocab.term(t).to_string(), f64::from(w)))
+                        .collect(),
+                );
+            }
+            for c in &u.clicks {
+                let ad = self.ads[c.0 as usize].ad.id.clone();
+                *out.clicks
+                    .entry(ad)
+                    .or_default()
+                    .entry(u.id.to_string())
+                    .or_default() += 1;
+            }
+        }
+        for a in &self.ads {
+            out.ads.insert(a.ad.id.clone(), (*a.ad).clone());
+        }
+        for (&t, near) in &self.semantic {
+            let near = near
+                .iter()
+                .map(|&(a, s)| (self.vocab.term(a).to_string(), s))
+                .collect();
+            out.semantic.insert(self.vocab.term(t).to_string(), near);
+        }
+        out
     }
 
     /// The `k` users most similar to `slot`, best first, scanning at most about `budget`
@@ -1011,7 +1090,8 @@ mod tests {
         }
         for _ in 0..200 {
             let u = UserId::new(format!("u{}", next(120))).unwrap();
-            ix.add_click(&u, &format!("ad{}", next(97)), Timestamp::from_millis(5));
+            let (ad, event) = (format!("ad{}", next(97)), format!("c{}", next(1 << 30)));
+            ix.add_click(&u, &ad, Timestamp::from_millis(5), &event);
         }
         let ad_terms = ix.ad_terms();
         for t in 0..ix.vocab.len() as u32 {

@@ -1,7 +1,7 @@
 //! The engine's ads, similar users, audiences, impressions, clicks and reports.
 
 use super::{Engine, EventOptions, EventOutcome};
-use crate::ads::index::{user_vector, AdFilter, Index};
+use crate::ads::index::{user_vector, AdFilter, Index, IndexSnapshot};
 use crate::ads::{
     normalize_category, Ad, AdMatch, AdStatus, AudienceMember, AudienceQuery, SimilarUser,
 };
@@ -13,7 +13,9 @@ use crate::interests::normalize_terms;
 use crate::store::{EventStatus, ItemKind};
 use crate::time::Timestamp;
 use serde::Serialize;
+use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, HashSet};
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
@@ -21,14 +23,101 @@ use std::time::Duration;
 /// Users read from the store per page while loading the index.
 const LOAD_PAGE: usize = 10_000;
 
+/// Stripes of the per-user lock ([`AdsState::user_lock`]): users sharing one only queue their
+/// index updates behind each other.
+const USER_LOCK_STRIPES: usize = 256;
+
 /// The in-memory index and its loading state.
-#[derive(Default)]
+///
+/// The index mirrors the store, and every update runs after the store write it mirrors, so
+/// updates race unless ordered:
+/// - A profile is re-read from the store and written to the index under its user's lock
+///   ([`user_lock`](Self::user_lock)): two refreshes of one user cannot cross, and the one
+///   that writes last read last, after every event whose refresh it follows.
+/// - Clicks and forgets change the index incrementally instead: their user's lock is held
+///   from the store write on, so the index applies them in the store's order. Ad writes are
+///   ordered the same way by `ad_writes`.
+/// - A rebuild reads the store while events keep coming. Each incremental change made
+///   meanwhile is logged in `pending` (under that lock, which the swap takes too, so a change
+///   reaches either the log or the new index) and replayed onto the new index at the swap;
+///   the replays are idempotent, as the new index may have read them already. Users whose
+///   profile changed meanwhile are re-read after the swap.
+///
+/// Queries (`ads_for`, `similar_users`, audiences) only take the index's read lock.
 pub(crate) struct AdsState {
     index: RwLock<Index>,
     loaded: AtomicBool,
     loading: tokio::sync::Mutex<()>,
-    /// Users whose profile changed while the index was loading (`Some` only then).
-    pending: Mutex<Option<HashSet<UserId>>>,
+    /// What changed while the index was loading (`Some` only then).
+    pending: Mutex<Option<Pending>>,
+    /// Orders each user's index updates (striped by `user_hasher`).
+    user_locks: Box<[tokio::sync::Mutex<()>]>,
+    user_hasher: RandomState,
+    /// Orders ad writes: held from the store write to the index update.
+    ad_writes: tokio::sync::Mutex<()>,
+}
+
+impl Default for AdsState {
+    fn default() -> Self {
+        Self {
+            index: RwLock::default(),
+            loaded: AtomicBool::new(false),
+            loading: tokio::sync::Mutex::new(()),
+            pending: Mutex::new(None),
+            user_locks: (0..USER_LOCK_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
+            user_hasher: RandomState::new(),
+            ad_writes: tokio::sync::Mutex::new(()),
+        }
+    }
+}
+
+/// Index changes made while a rebuild reads the store.
+#[derive(Default)]
+struct Pending {
+    /// Users whose profile changed: re-read once the new index is in.
+    users: HashSet<UserId>,
+    /// Incremental changes, in the order they were made.
+    log: Vec<IndexOp>,
+}
+
+/// An incremental change to the index (idempotent: applying it twice equals once).
+enum IndexOp {
+    /// Ads added or replaced.
+    Ads(Vec<Ad>),
+    Click {
+        user: UserId,
+        ad: String,
+        at: Timestamp,
+        event: String,
+    },
+    Forget(UserId),
+}
+
+impl IndexOp {
+    fn apply(&self, ix: &mut Index) {
+        match self {
+            IndexOp::Ads(ads) => {
+                let new_terms = ads
+                    .iter()
+                    .any(|a| ix.ad(&a.id).is_none_or(|old| old.interests != a.interests));
+                for ad in ads {
+                    ix.put_ad(ad.clone());
+                }
+                if new_terms {
+                    ix.clear_semantic();
+                }
+            }
+            IndexOp::Click {
+                user,
+                ad,
+                at,
+                event,
+            } => ix.add_click(user, ad, *at, event),
+            IndexOp::Forget(user) => ix.remove_user(user),
+        }
+    }
 }
 
 /// What the in-memory index holds (see [`Engine::refresh_index`]).
@@ -55,6 +144,29 @@ impl AdsState {
     fn write(&self) -> RwLockWriteGuard<'_, Index> {
         self.index.write().unwrap_or_else(|p| p.into_inner())
     }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, Option<Pending>> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The lock that orders `user`'s index updates (see [`AdsState`]).
+    fn user_lock(&self, user: &UserId) -> &tokio::sync::Mutex<()> {
+        let stripe = self.user_hasher.hash_one(user) as usize % self.user_locks.len();
+        &self.user_locks[stripe]
+    }
+
+    /// Makes an incremental change to the index and, while a rebuild runs, logs it for the
+    /// new index (both under `pending`, which the swap holds).
+    fn change(&self, op: IndexOp) {
+        let mut pending = self.pending();
+        op.apply(&mut self.write());
+        if let Some(p) = pending.as_mut() {
+            if let IndexOp::Forget(user) = &op {
+                p.users.insert(user.clone());
+            }
+            p.log.push(op);
+        }
+    }
 }
 
 impl Engine {
@@ -70,23 +182,35 @@ impl Engine {
         Ok(st.read())
     }
 
-    /// Builds a fresh index while the old one (if any) keeps serving, then swaps it in and
-    /// replays the users whose profile changed meanwhile. Callers hold `loading`.
+    /// Builds a fresh index while the old one (if any) keeps serving, then swaps it in with
+    /// the changes made meanwhile (see [`AdsState`]). Callers hold `loading`.
     async fn load_index(&self) -> Result<()> {
         let st = &self.inner.ads;
-        *st.pending.lock().unwrap_or_else(|p| p.into_inner()) = Some(HashSet::new());
+        *st.pending() = Some(Pending::default());
         let built = self.build_index().await;
-        let pending = {
-            let mut p = st.pending.lock().unwrap_or_else(|p| p.into_inner());
+        let (users, old) = {
+            let mut p = st.pending();
             let pending = p.take().unwrap_or_default();
-            *st.write() = built?;
+            let mut built = built?;
+            for op in &pending.log {
+                op.apply(&mut built);
+            }
+            let mut ix = st.write();
+            built.succeed(&ix);
+            let old = std::mem::replace(&mut *ix, built);
             st.loaded.store(true, Ordering::Release);
-            pending
+            (pending.users, old)
         };
-        for user in pending {
-            self.refresh_user(&user).await?;
+        drop(old);
+        // The rebuild may have read these profiles before they changed. Every user is tried:
+        // one failed read must not leave the others stale.
+        let mut first_error = None;
+        for user in users {
+            if let Err(e) = self.refresh_user(&user).await {
+                first_error.get_or_insert(e);
+            }
         }
-        Ok(())
+        first_error.map_or(Ok(()), Err)
     }
 
     async fn build_index(&self) -> Result<Index> {
@@ -117,15 +241,28 @@ impl Engine {
         {
             if e.kind == EventKind::Click {
                 if let Some(ad) = e.item.as_deref().and_then(|i| i.strip_prefix("ad:")) {
-                    ix.add_click(&e.user, ad, e.at);
+                    ix.add_click(&e.user, ad, e.at, e.id.as_str());
                 }
             }
         }
         Ok(ix)
     }
 
+    /// Takes the lock that orders `user`'s index updates (see [`AdsState`]). Hold it from a
+    /// store write on when the index update that follows is incremental (clicks, forgets).
+    pub(super) async fn lock_user(&self, user: &UserId) -> tokio::sync::MutexGuard<'_, ()> {
+        self.inner.ads.user_lock(user).lock().await
+    }
+
     /// Re-reads one user's profile into the index.
     async fn refresh_user(&self, user: &UserId) -> Result<()> {
+        let _order = self.lock_user(user).await;
+        self.refresh_user_locked(user).await
+    }
+
+    /// [`refresh_user`](Self::refresh_user) for a caller holding the user's lock, which must
+    /// cover both the read and the write: a refresh that read older rows must not write last.
+    async fn refresh_user_locked(&self, user: &UserId) -> Result<()> {
         let records = self.inner.store.interests(user).await?;
         let now = self.now();
         let mut ix = self.inner.ads.write();
@@ -136,31 +273,42 @@ impl Engine {
 
     /// Keeps the index current after an event changed a user's profile.
     pub(super) async fn profile_changed(&self, user: &UserId) {
+        let _order = self.lock_user(user).await;
+        self.profile_changed_locked(user).await;
+    }
+
+    /// [`profile_changed`](Self::profile_changed) for a caller holding the user's lock.
+    async fn profile_changed_locked(&self, user: &UserId) {
         let st = &self.inner.ads;
         let loaded = {
-            let mut p = st.pending.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(set) = p.as_mut() {
-                set.insert(user.clone());
+            let mut p = st.pending();
+            if let Some(p) = p.as_mut() {
+                p.users.insert(user.clone());
             }
             st.loaded.load(Ordering::Acquire)
         };
         if loaded {
-            if let Err(e) = self.refresh_user(user).await {
+            if let Err(e) = self.refresh_user_locked(user).await {
                 // The event is stored; only the index lags. refresh_index catches up.
                 tracing::warn!(user = %user, error = %e, "could not update the similarity index");
             }
         }
     }
 
+    /// Drops a forgotten user's vector and clicks from the index. The caller holds the
+    /// user's lock ([`lock_user`](Self::lock_user)) from the store's `forget_user` on, so a
+    /// click recorded meanwhile is applied to the index on the same side of the forget as in
+    /// the store.
     pub(super) fn user_forgotten(&self, user: &UserId) {
-        let st = &self.inner.ads;
-        let mut p = st.pending.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(set) = p.as_mut() {
-            set.insert(user.clone());
-        }
-        if st.loaded.load(Ordering::Acquire) {
-            st.write().remove_user(user);
-        }
+        self.inner.ads.change(IndexOp::Forget(user.clone()));
+    }
+
+    /// What the in-memory index holds, by user, term and ad id (loading it first if needed):
+    /// for tests that compare the index events keep current with a fresh rebuild. Not part
+    /// of the stable API.
+    #[doc(hidden)]
+    pub async fn index_snapshot(&self) -> Result<IndexSnapshot> {
+        Ok(self.ads_index().await?.snapshot())
     }
 
     /// Rebuilds the in-memory index from the store, picking up what other processes wrote.
@@ -217,7 +365,12 @@ impl Engine {
             .iter()
             .map(|a| a.to_record(now))
             .collect::<Result<Vec<_>>>()?;
-        self.inner.store.put_items(&records).await?;
+        {
+            // Concurrent writes of one ad reach the index in the store's order.
+            let _order = self.inner.ads.ad_writes.lock().await;
+            self.inner.store.put_items(&records).await?;
+            self.inner.ads.change(IndexOp::Ads(ads.clone()));
+        }
         if self.inner.embedder.is_some() {
             let terms: Vec<String> = ads
                 .iter()
@@ -226,13 +379,6 @@ impl Engine {
                 .into_iter()
                 .collect();
             self.vectors_for(&terms).await?;
-        }
-        if self.inner.ads.loaded.load(Ordering::Acquire) {
-            let mut ix = self.inner.ads.write();
-            for ad in &ads {
-                ix.put_ad(ad.clone());
-            }
-            ix.clear_semantic();
         }
         Ok(ads.len())
     }
@@ -262,6 +408,9 @@ impl Engine {
     }
 
     async fn set_ad_status(&self, id: &str, status: AdStatus) -> Result<bool> {
+        // Read, write and index update in one step: a concurrent pause and resume (or a
+        // replacement by add_ads) must not undo each other in the index only.
+        let _order = self.inner.ads.ad_writes.lock().await;
         let Some(mut ad) = self.ad(id).await? else {
             return Err(Error::NotFound {
                 what: "ad",
@@ -281,7 +430,7 @@ impl Engine {
             .store
             .put_items(&[ad.to_record(self.now())?])
             .await?;
-        self.inner.ads.write().put_ad(ad);
+        self.inner.ads.change(IndexOp::Ads(vec![ad]));
         Ok(true)
     }
 
@@ -412,7 +561,7 @@ impl Engine {
 
     /// Computes, once per term, which ad targeting terms are close in meaning.
     async fn ensure_semantic(&self, user: &UserId) -> Result<()> {
-        let (missing, ad_terms) = {
+        let (missing, ad_terms, epoch) = {
             let ix = self.inner.ads.read();
             let missing: Vec<(u32, String)> = ix
                 .missing_semantic(user)
@@ -427,7 +576,7 @@ impl Engine {
                 .into_iter()
                 .map(|t| (t, ix.vocab.term(t).to_string()))
                 .collect();
-            (missing, ad_terms)
+            (missing, ad_terms, ix.semantic_epoch())
         };
         let threshold = self.inner.ads_config.semantic_threshold;
         let ad_texts: Vec<String> = ad_terms.iter().map(|t| t.1.clone()).collect();
@@ -439,6 +588,11 @@ impl Engine {
         let texts: Vec<String> = missing.iter().map(|t| t.1.clone()).collect();
         let vecs = self.vectors_for(&texts).await?;
         let mut ix = self.inner.ads.write();
+        if ix.semantic_epoch() != epoch {
+            // The ads' terms changed, or a rebuild renumbered the terms, during the awaits:
+            // these ids may name other terms now. The next call computes them afresh.
+            return Ok(());
+        }
         for ((term, _), v) in missing.iter().zip(&vecs) {
             let near: Vec<(u32, f32)> = ad_terms
                 .iter()
@@ -619,6 +773,12 @@ impl Engine {
         };
         let mut event = self.event(kind, user.clone(), None, deltas, &opts)?;
         event.item = Some(ad_item(&ad.id));
+        // A click is added to the index, not re-read: hold the user's lock from the store
+        // write on so that it lands on the same side of a concurrent forget as in the store.
+        let order = match kind {
+            EventKind::Click => Some(self.lock_user(&user).await),
+            _ => None,
+        };
         let recorded = self
             .inner
             .store
@@ -626,10 +786,18 @@ impl Engine {
             .await?;
         if recorded.status == EventStatus::Applied {
             if kind == EventKind::Click {
-                self.inner.ads.write().add_click(&user, &ad.id, event.at);
+                self.inner.ads.change(IndexOp::Click {
+                    user: user.clone(),
+                    ad: ad.id.clone(),
+                    at: event.at,
+                    event: event.id.as_str().to_string(),
+                });
             }
             if !recorded.deltas.is_empty() {
-                self.profile_changed(&user).await;
+                match order {
+                    Some(_) => self.profile_changed_locked(&user).await,
+                    None => self.profile_changed(&user).await,
+                }
             }
         }
         Ok(EventOutcome {

@@ -508,6 +508,8 @@ impl Engine {
     /// Erases every record of the user (see [`Store::forget_user`]).
     pub async fn forget_user(&self, user: &str) -> Result<ForgetReport> {
         let user = UserId::new(user)?;
+        // Held from the store write on: see `user_forgotten`.
+        let _order = self.lock_user(&user).await;
         let report = self.inner.store.forget_user(&user).await?;
         self.user_forgotten(&user);
         Ok(report)
