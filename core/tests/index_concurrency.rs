@@ -91,8 +91,14 @@ impl Store for SlowReads {
     async fn cache_get(&self, key: &str, now: Timestamp) -> Result<Option<String>> {
         self.inner.cache_get(key, now).await
     }
-    async fn cache_put(&self, key: &str, value: &str, expires_at: Timestamp) -> Result<()> {
-        self.inner.cache_put(key, value, expires_at).await
+    async fn cache_put(
+        &self,
+        key: &str,
+        value: &str,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<()> {
+        self.inner.cache_put(key, value, now, expires_at).await
     }
     async fn forget_user(&self, user: &UserId) -> Result<ForgetReport> {
         self.inner.forget_user(user).await
@@ -117,8 +123,14 @@ impl Store for SlowReads {
     ) -> Result<Vec<ItemCount>> {
         self.inner.user_item_counts(user, kind, since).await
     }
-    async fn set_opt_out(&self, user: &UserId, category: &str, opted_out: bool) -> Result<()> {
-        self.inner.set_opt_out(user, category, opted_out).await
+    async fn set_opt_out(
+        &self,
+        user: &UserId,
+        category: &str,
+        opted_out: bool,
+        at: Timestamp,
+    ) -> Result<()> {
+        self.inner.set_opt_out(user, category, opted_out, at).await
     }
     async fn opt_outs(&self, user: &UserId) -> Result<Vec<String>> {
         self.inner.opt_outs(user).await

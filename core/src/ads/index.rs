@@ -1017,7 +1017,7 @@ mod tests {
         put(&mut ix, "ana", &[("surfboard", 1.0), ("wave", 1.0)]);
         put(&mut ix, "ben", &[("surfboard", 1.0)]);
         let ana = UserId::new("ana").unwrap();
-        ix.add_click(&ana, "ad-1", Timestamp::from_millis(1));
+        ix.add_click(&ana, "ad-1", Timestamp::from_millis(1), "click-1");
         let slot = ix.user_slot(&ana).unwrap();
         ix.remove_user(&ana);
         assert_eq!(ix.user_slot(&ana), None);
