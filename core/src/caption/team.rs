@@ -144,12 +144,13 @@ impl Drop for Claim<'_> {
     }
 }
 
-/// Sets a flag when dropped, on every way out of a scope (return, error, unwind).
-struct SetOnDrop<'a>(&'a AtomicBool, bool);
+/// Tells the helpers to stop when dropped, on every way out of a scope (return, error,
+/// unwind).
+struct StopOnDrop<'a>(&'a AtomicBool);
 
-impl Drop for SetOnDrop<'_> {
+impl Drop for StopOnDrop<'_> {
     fn drop(&mut self) {
-        self.0.store(self.1, Ordering::Release);
+        self.0.store(true, Ordering::Release);
     }
 }
 
@@ -218,7 +219,7 @@ fn with_team_in<R>(hooks: &Hooks<'_>, helpers: usize, f: impl FnOnce(Par<'_>) ->
         std::thread::scope(|s| {
             // Stops the helpers however this closure ends (a spawn error, a panic), or the
             // scope would wait for them forever.
-            let _stop = SetOnDrop(&shared.stop, true);
+            let _stop = StopOnDrop(&shared.stop);
             for i in 0..helpers {
                 let spawned = (hooks.before_spawn)(i).and_then(|()| {
                     std::thread::Builder::new()
