@@ -275,9 +275,12 @@ fn keeps_sentence(text: &str, sent_start: usize, at: usize, next: usize) -> bool
         if at > 0 && bytes[at - 1] == b'.' {
             return true;
         }
+        // Past the space's own bytes: Python's spaces include multi-byte ones (U+00A0).
         let word_start = text[sent_start..at]
-            .rfind(is_py_space)
-            .map(|k| sent_start + k + 1)
+            .char_indices()
+            .rev()
+            .find(|&(_, c)| is_py_space(c))
+            .map(|(k, c)| sent_start + k + c.len_utf8())
             .unwrap_or(sent_start);
         work::add(at - word_start);
         let word = &text[word_start..at];
@@ -300,6 +303,14 @@ mod tests {
 
     fn toks(s: &str) -> Vec<String> {
         word_tokenize(s).into_iter().map(|t| t.text).collect()
+    }
+
+    #[test]
+    fn a_period_after_a_multibyte_space_splits_on_a_char_boundary() {
+        // Found by the extract_nouns fuzz target: the word before "." started inside U+00A0.
+        let text = "St4 Louis... a d\u{a0}..S.A. a.m. S A cat.";
+        assert_eq!(toks(text).last().map(String::as_str), Some("."));
+        assert!(toks("a\u{a0}b. Cat").contains(&"Cat".to_string()));
     }
 
     #[test]
