@@ -72,9 +72,17 @@ export declare class Engine {
   /**
    * The users to target, best first (at most `limit`, default 100): for `interests`, users
    * with those interests; for `ad`, users matching its targeting plus a lookalike of those
-   * who clicked it. Users who opted out of the ad's category are never included.
+   * who clicked it. Users who opted out of the ad's category are never included. Fewer
+   * matching users than the engine's `minAudienceSize` (default 50) reject with code
+   * `PRIVACY`: small groups are neither listed nor counted.
    */
   audience(query: AudienceQuery, limit?: number | undefined | null): Promise<Array<AudienceMember>>
+  /**
+   * `audience` WITHOUT the privacy minimum: every member, however few. For the platform's
+   * own trusted jobs only, never for anything an advertiser or another user can read; the
+   * loud name is on purpose.
+   */
+  audienceBypassingPrivacyMinimum(query: AudienceQuery, limit?: number | undefined | null): Promise<Array<AudienceMember>>
   /**
    * How many users `audience` would return, for advertisers. Counts below the engine's
    * `minAudienceSize` (default 50) reject with code `PRIVACY`.
@@ -274,19 +282,19 @@ export interface EngineOptions {
   clickWeight?: number
   /** Weight an impression adds (default 0). */
   impressionWeight?: number
-  /** Weight of the interest match in an ad's score (default 1). */
+  /** Weight of the interest match in an ad's score (default 1, at most 1e6). */
   interestWeight?: number
   /** Weight of the lookalike signal (similar users who clicked) in an ad's score (default 0.5). */
   lookalikeWeight?: number
-  /** How many similar users the lookalike signal asks (default 30). */
+  /** How many similar users the lookalike signal asks (default 30, at most 100000). */
   lookalikeNeighbors?: number
   /** Smallest audience `audienceSize` reports (default 50); smaller ones reject with `PRIVACY`. */
   minAudienceSize?: number
-  /** Least embedder similarity that counts as a semantic match (default 0.6). */
+  /** Least embedder similarity that counts as a semantic match (default 0.6, 0 to 1). */
   semanticThreshold?: number
-  /** Postings scanned for similar-user candidates (default 20000): recall against latency. */
+  /** Postings scanned for similar-user candidates (default 20000, 1 to 1e9): recall against latency. */
   candidateBudget?: number
-  /** Least cosine a user needs to belong to an audience (default 0.05). */
+  /** Least cosine a user needs to belong to an audience (default 0.05, 0 to 1). */
   audienceMinScore?: number
 }
 
@@ -335,6 +343,8 @@ export interface ForgetReport {
   captions: number
   /** Ad category opt-outs. */
   optOuts: number
+  /** LLM answers cached from the user's data. */
+  cachedAnswers: number
   /** All rows removed. */
   total: number
 }
@@ -379,13 +389,13 @@ export interface LlmOptions {
   apiKey?: string
   /** Extra headers (values treated as secrets). */
   headers?: Record<string, string>
-  /** Longest wait for one request, in ms (default 60000). */
+  /** Longest wait for one request, in ms (default 60000; above 0, at most 86400000). */
   requestTimeoutMs?: number
-  /** Longest wait for a whole call with retries, in ms (default 180000). */
+  /** Longest wait for a whole call with retries, in ms (default 180000; above 0, at most 86400000). */
   deadlineMs?: number
-  /** Retries after the first attempt (default 4). */
+  /** Retries after the first attempt (default 4, at most 100). */
   maxRetries?: number
-  /** Client-side limit on requests per minute. */
+  /** Client-side limit on requests per minute (at least 1). */
   requestsPerMinute?: number
 }
 

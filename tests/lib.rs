@@ -271,6 +271,20 @@ pub async fn forget_user_leaves_nothing(h: &dyn Harness) {
     engine.record_impression(doomed, "ad-x").await.unwrap();
     engine.record_click(doomed, "ad-x").await.unwrap();
     engine.set_opt_out(doomed, "Gambling", true).await.unwrap();
+    // A cached LLM answer built from the doomed user's data, and one of the bystander's.
+    let store = engine.store().clone();
+    let doomed_key = format!(
+        "{}llm:answer",
+        sociallens::store::user_cache_prefix(&UserId::new(doomed).unwrap())
+    );
+    let bystander_key = format!(
+        "{}llm:answer",
+        sociallens::store::user_cache_prefix(&UserId::new("bystander").unwrap())
+    );
+    let later = T0.plus(Duration::from_secs(86_400));
+    for key in [&doomed_key, &bystander_key] {
+        store.cache_put(key, "ideas", T0, later).await.unwrap();
+    }
     assert_eq!(engine.similar_users("bystander", 5).await.unwrap().len(), 1);
     assert!(h.rows_mentioning(doomed) > 5);
     let bystander_before = engine.interests("bystander", 10).await.unwrap();
@@ -279,6 +293,9 @@ pub async fn forget_user_leaves_nothing(h: &dyn Harness) {
     assert!(report.total() >= 5, "{report:?}");
     assert_eq!(h.rows_mentioning(doomed), 0);
     assert_eq!(report.opt_outs, 1);
+    assert_eq!(report.cached_answers, 1);
+    assert_eq!(store.cache_get(&doomed_key, T0).await.unwrap(), None);
+    assert!(store.cache_get(&bystander_key, T0).await.unwrap().is_some());
     assert!(engine.interests(doomed, 10).await.unwrap().is_empty());
     assert!(engine
         .similar_users("bystander", 5)
@@ -418,6 +435,27 @@ pub async fn bad_input_is_refused_and_loses_nothing(h: &dyn Harness) {
     assert_same_profile(&before, &engine.interests("u", 10).await.unwrap());
 }
 
+/// Cache entries expire by the clock the caller passes (an engine's manual clock may be far
+/// from the wall clock): writing one entry never purges another that is still fresh then.
+pub async fn the_cache_expires_by_the_callers_clock(h: &dyn Harness) {
+    let store = h.open();
+    // Years before the wall clock, as a simulation or backfill runs.
+    let now = Timestamp::from_millis(1_000_000_000_000);
+    let day = now.plus(Duration::from_secs(86_400));
+    store.cache_put("a", "1", now, day).await.unwrap();
+    store.cache_put("b", "2", now, day).await.unwrap();
+    assert_eq!(
+        store.cache_get("a", now).await.unwrap().as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        store.cache_get("b", now).await.unwrap().as_deref(),
+        Some("2")
+    );
+    let after = day.plus(Duration::from_secs(1));
+    assert_eq!(store.cache_get("a", after).await.unwrap(), None);
+}
+
 /// Generates one `#[tokio::test]` per behaviour for a backend: `conformance_suite!(make_harness)`
 /// where `make_harness()` returns a fresh [`Harness`].
 #[macro_export]
@@ -437,7 +475,8 @@ macro_rules! conformance_suite {
             ads_explain_matches_and_lookalikes,
             clicks_are_idempotent_and_reports_recount,
             audiences_respect_opt_outs_and_the_minimum,
-            similar_users_follow_profile_changes
+            similar_users_follow_profile_changes,
+            the_cache_expires_by_the_callers_clock
         );
     };
     (@tests $make:expr; $($name:ident),*) => {
@@ -725,7 +764,9 @@ pub async fn clicks_are_idempotent_and_reports_recount(h: &dyn Harness) {
         "NOT_FOUND"
     );
 
-    // A day of events at known times, some replayed.
+    // A day of events at known times, some replayed. The clock moves to the day's end:
+    // event times may lie at most the allowed skew (a day) ahead of it.
+    clock.set(T0.plus(Duration::from_secs(2 * 86_400)));
     let ads = ["surf-1", "surf-2", "kitchen-1"];
     let mut expected: BTreeMap<(String, u8), (u64, u64)> = BTreeMap::new();
     for i in 0..60u32 {
@@ -891,6 +932,19 @@ pub async fn audiences_respect_opt_outs_and_the_minimum(h: &dyn Harness) {
         .unwrap_err();
     assert_eq!(err.code(), "PRIVACY");
     assert!(!err.to_string().contains("cook"));
+    // The members of a small audience are refused as its size is.
+    let err = engine
+        .audience(AudienceQuery::interests(["pan"]), 10)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "PRIVACY");
+    assert!(!err.to_string().contains("cook"));
+    let internal = engine
+        .audience_bypassing_privacy_minimum(AudienceQuery::interests(["pan"]), 10)
+        .await
+        .unwrap();
+    assert_eq!(internal.len(), 1);
+    assert_eq!(internal[0].user.as_str(), "cook");
     assert_eq!(
         engine
             .audience(AudienceQuery::ad("nope"), 5)

@@ -1,7 +1,9 @@
 //! Ads, similar users, audiences, impressions, clicks and click reports: conversions between
 //! the core's types and plain JS objects, and the `Engine` methods that wrap the core's.
 
-use crate::{from_date, options_of, promise, to_date, Engine, EventOptions, EventOutcome};
+use crate::{
+    count32, from_date, options_of, promise, size, to_date, Engine, EventOptions, EventOutcome,
+};
 use chrono::{DateTime, Utc};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
@@ -13,9 +15,9 @@ use sociallens::analytics::{Dimension, ReportQuery as CoreReportQuery};
 #[napi(object)]
 pub struct FrequencyCap {
     /// At most this many impressions in any 24 hours.
-    pub per_day: Option<u32>,
+    pub per_day: Option<f64>,
     /// At most this many impressions ever.
-    pub lifetime: Option<u32>,
+    pub lifetime: Option<f64>,
 }
 
 /// An ad: who pays for it, what it shows, where it leads, and whom it is for. Fields marked
@@ -64,8 +66,8 @@ impl From<core::ads::Ad> for Ad {
             start: a.start.map(to_date),
             end: a.end.map(to_date),
             frequency_cap: a.frequency_cap.map(|c| FrequencyCap {
-                per_day: c.per_day,
-                lifetime: c.lifetime,
+                per_day: c.per_day.map(f64::from),
+                lifetime: c.lifetime.map(f64::from),
             }),
             status: Some(a.status.as_str().to_string()),
         }
@@ -86,6 +88,13 @@ impl Ad {
                 )))
             }
         };
+        let frequency_cap = match self.frequency_cap {
+            Some(c) => Some(CoreCap {
+                per_day: count32("frequencyCap.perDay", c.per_day)?,
+                lifetime: count32("frequencyCap.lifetime", c.lifetime)?,
+            }),
+            None => None,
+        };
         core::ads::Ad {
             id: self.id,
             advertiser: self.advertiser,
@@ -97,10 +106,7 @@ impl Ad {
             excluded_categories: self.excluded_categories.unwrap_or_default(),
             start: from_date(self.start),
             end: from_date(self.end),
-            frequency_cap: self.frequency_cap.map(|c| CoreCap {
-                per_day: c.per_day,
-                lifetime: c.lifetime,
-            }),
+            frequency_cap,
             status,
         }
         .validate()
@@ -371,6 +377,7 @@ impl Engine {
     /// Every ad is checked first; one bad ad rejects the batch (`INVALID_INPUT`) and changes
     /// nothing. Resolves to how many were written.
     #[napi(
+        catch_unwind,
         ts_args_type = "ads: Array<Ad> | string",
         ts_return_type = "Promise<number>"
     )]
@@ -387,7 +394,7 @@ impl Engine {
     }
 
     /// Every ad that is not removed, by id.
-    #[napi(ts_return_type = "Promise<Array<Ad>>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<Array<Ad>>")]
     pub fn ads<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, Vec<Ad>>> {
         let engine = self.inner.clone();
         promise(env, async move {
@@ -396,7 +403,7 @@ impl Engine {
     }
 
     /// An ad by id (removed ones included, with their status), or `null`.
-    #[napi(ts_return_type = "Promise<Ad | null>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<Ad | null>")]
     pub fn ad<'env>(&self, env: &'env Env, id: String) -> Result<PromiseRaw<'env, Option<Ad>>> {
         let engine = self.inner.clone();
         promise(env, async move { Ok(engine.ad(&id).await?.map(Ad::from)) })
@@ -404,14 +411,14 @@ impl Engine {
 
     /// Stops serving an ad until `resumeAd`. Rejects with `NOT_FOUND` for an unknown ad and
     /// `CONFLICT` for a removed one.
-    #[napi(ts_return_type = "Promise<void>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<void>")]
     pub fn pause_ad<'env>(&self, env: &'env Env, id: String) -> Result<PromiseRaw<'env, ()>> {
         let engine = self.inner.clone();
         promise(env, async move { engine.pause_ad(&id).await })
     }
 
     /// Serves a paused ad again.
-    #[napi(ts_return_type = "Promise<void>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<void>")]
     pub fn resume_ad<'env>(&self, env: &'env Env, id: String) -> Result<PromiseRaw<'env, ()>> {
         let engine = self.inner.clone();
         promise(env, async move { engine.resume_ad(&id).await })
@@ -419,7 +426,7 @@ impl Engine {
 
     /// Withdraws an ad for good; `false` if there was none or it was already removed. Its
     /// record stays so that reports still know its category.
-    #[napi(ts_return_type = "Promise<boolean>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<boolean>")]
     pub fn remove_ad<'env>(&self, env: &'env Env, id: String) -> Result<PromiseRaw<'env, bool>> {
         let engine = self.inner.clone();
         promise(env, async move { engine.remove_ad(&id).await })
@@ -427,16 +434,16 @@ impl Engine {
 
     /// The `k` users (default 10) whose decayed interest profiles are closest (cosine) to the
     /// user's, best first, each with the interests they share. The user is never included.
-    #[napi(ts_return_type = "Promise<Array<SimilarUser>>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<Array<SimilarUser>>")]
     pub fn similar_users<'env>(
         &self,
         env: &'env Env,
         user: String,
-        k: Option<u32>,
+        k: Option<f64>,
     ) -> Result<PromiseRaw<'env, Vec<SimilarUser>>> {
         let engine = self.inner.clone();
-        let k = k.unwrap_or(10) as usize;
         promise(env, async move {
+            let k = size("k", k, 10)?;
             Ok(engine
                 .similar_users(&user, k)
                 .await?
@@ -454,16 +461,16 @@ impl Engine {
     /// interests that matched, how many similar users clicked it, the parts of its score.
     /// Paused, removed, out-of-date, capped, opted-out and excluded ads are left out. Call
     /// `recordImpression` for each ad shown: that is what frequency caps count.
-    #[napi(ts_return_type = "Promise<Array<AdMatch>>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<Array<AdMatch>>")]
     pub fn ads_for<'env>(
         &self,
         env: &'env Env,
         user: String,
-        k: Option<u32>,
+        k: Option<f64>,
     ) -> Result<PromiseRaw<'env, Vec<AdMatch>>> {
         let engine = self.inner.clone();
-        let k = k.unwrap_or(5) as usize;
         promise(env, async move {
+            let k = size("k", k, 5)?;
             Ok(engine
                 .ads_for(&user, k)
                 .await?
@@ -475,33 +482,47 @@ impl Engine {
 
     /// The users to target, best first (at most `limit`, default 100): for `interests`, users
     /// with those interests; for `ad`, users matching its targeting plus a lookalike of those
-    /// who clicked it. Users who opted out of the ad's category are never included.
-    #[napi(ts_return_type = "Promise<Array<AudienceMember>>")]
+    /// who clicked it. Users who opted out of the ad's category are never included. Fewer
+    /// matching users than the engine's `minAudienceSize` (default 50) reject with code
+    /// `PRIVACY`: small groups are neither listed nor counted.
+    #[napi(catch_unwind, ts_return_type = "Promise<Array<AudienceMember>>")]
     pub fn audience<'env>(
         &self,
         env: &'env Env,
         query: AudienceQuery,
-        limit: Option<u32>,
+        limit: Option<f64>,
     ) -> Result<PromiseRaw<'env, Vec<AudienceMember>>> {
         let engine = self.inner.clone();
-        let limit = limit.unwrap_or(100) as usize;
         promise(env, async move {
-            Ok(engine
-                .audience(query.into_core()?, limit)
-                .await?
-                .into_iter()
-                .map(|m| AudienceMember {
-                    user: m.user.to_string(),
-                    score: m.score,
-                    matched: m.matched,
-                })
-                .collect())
+            let limit = size("limit", limit, 100)?;
+            Ok(members(engine.audience(query.into_core()?, limit).await?))
+        })
+    }
+
+    /// `audience` WITHOUT the privacy minimum: every member, however few. For the platform's
+    /// own trusted jobs only, never for anything an advertiser or another user can read; the
+    /// loud name is on purpose.
+    #[napi(catch_unwind, ts_return_type = "Promise<Array<AudienceMember>>")]
+    pub fn audience_bypassing_privacy_minimum<'env>(
+        &self,
+        env: &'env Env,
+        query: AudienceQuery,
+        limit: Option<f64>,
+    ) -> Result<PromiseRaw<'env, Vec<AudienceMember>>> {
+        let engine = self.inner.clone();
+        promise(env, async move {
+            let limit = size("limit", limit, 100)?;
+            Ok(members(
+                engine
+                    .audience_bypassing_privacy_minimum(query.into_core()?, limit)
+                    .await?,
+            ))
         })
     }
 
     /// How many users `audience` would return, for advertisers. Counts below the engine's
     /// `minAudienceSize` (default 50) reject with code `PRIVACY`.
-    #[napi(ts_return_type = "Promise<number>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<number>")]
     pub fn audience_size<'env>(
         &self,
         env: &'env Env,
@@ -515,7 +536,7 @@ impl Engine {
 
     /// Records that the user was shown an ad (what frequency caps count). Replaying an event
     /// id changes nothing (`status: 'duplicate'`).
-    #[napi(ts_return_type = "Promise<EventOutcome>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<EventOutcome>")]
     pub fn record_impression<'env>(
         &self,
         env: &'env Env,
@@ -536,7 +557,7 @@ impl Engine {
     /// Records that the user clicked an ad: counted in reports, a lookalike signal for similar
     /// users, and the ad's targeting interests gain `clickWeight` in the user's profile.
     /// Replaying an event id changes nothing (`status: 'duplicate'`).
-    #[napi(ts_return_type = "Promise<EventOutcome>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<EventOutcome>")]
     pub fn record_click<'env>(
         &self,
         env: &'env Env,
@@ -555,7 +576,7 @@ impl Engine {
     }
 
     /// Opts a user out of ads of a category (`optedOut` true, the default) or back in.
-    #[napi(ts_return_type = "Promise<void>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<void>")]
     pub fn set_opt_out<'env>(
         &self,
         env: &'env Env,
@@ -572,7 +593,7 @@ impl Engine {
     }
 
     /// The categories a user opted out of.
-    #[napi(ts_return_type = "Promise<Array<string>>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<Array<string>>")]
     pub fn opt_outs<'env>(
         &self,
         env: &'env Env,
@@ -585,7 +606,7 @@ impl Engine {
     /// Impressions, clicks and CTR of ads as typed rows, grouped by any of `category`, `ad`,
     /// `hour`, `day_of_week` and `date` (in `timeZone`, an IANA name, default UTC), over
     /// `start <= at < end`. An unknown dimension or time zone rejects with `INVALID_INPUT`.
-    #[napi(ts_return_type = "Promise<ClickReport>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<ClickReport>")]
     pub fn click_report<'env>(
         &self,
         env: &'env Env,
@@ -604,7 +625,7 @@ impl Engine {
     /// Rebuilds the in-memory similarity index from the store, picking up what other
     /// processes wrote. The engine keeps it current with its own events, so a single process
     /// never needs this.
-    #[napi(ts_return_type = "Promise<IndexStats>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<IndexStats>")]
     pub fn refresh_index<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, IndexStats>> {
         let engine = self.inner.clone();
         promise(env, async move {
@@ -616,4 +637,15 @@ impl Engine {
             })
         })
     }
+}
+
+fn members(found: Vec<core::ads::AudienceMember>) -> Vec<AudienceMember> {
+    found
+        .into_iter()
+        .map(|m| AudienceMember {
+            user: m.user.to_string(),
+            score: m.score,
+            matched: m.matched,
+        })
+        .collect()
 }

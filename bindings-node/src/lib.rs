@@ -14,7 +14,6 @@ use sociallens as core;
 use sociallens::interests::NounExtractor;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::time::Duration;
 
 /// Builds the JS error for a core error: an `Error` whose `code` is the core's stable code
 /// (`INVALID_INPUT`, `CONFLICT`, `NOT_FOUND`, `CONFIG`, `STORAGE`, `MODEL`, `PRIVACY`,
@@ -39,6 +38,42 @@ fn js_error(env: &Env, e: core::Error) -> napi::Error {
         };
     }
     napi::Error::from(unsafe { Unknown::from_raw_unchecked(env.raw(), value) })
+}
+
+/// Runs the body of a synchronous entry point (a constructor, a factory, a getter, the set-up
+/// of a task); a panic inside it becomes an `INTERNAL` error instead of aborting Node.
+pub(crate) fn sync<T>(env: &Env, body: impl FnOnce() -> core::Result<T>) -> Result<T> {
+    match std::panic::catch_unwind(AssertUnwindSafe(body)) {
+        Ok(r) => r.map_err(|e| js_error(env, e)),
+        Err(payload) => Err(js_error(env, core::Error::from_panic(&*payload))),
+    }
+}
+
+/// A size from JS (`k`, `limit`, a budget, a count), `default` when absent: a whole,
+/// non-negative number. Numbers beyond what a `usize` holds (all of 2^53 and up are whole)
+/// mean "as many as there are": the core clamps every size to what exists. NaN, infinities,
+/// negative and fractional numbers are `INVALID_INPUT` (napi's own `u32` would wrap -1 to
+/// 4294967295 and read NaN as 0).
+pub(crate) fn size(what: &str, n: Option<f64>, default: usize) -> core::Result<usize> {
+    let Some(n) = n else { return Ok(default) };
+    if !(n.is_finite() && n >= 0.0 && n.fract() == 0.0) {
+        return Err(core::Error::InvalidInput(format!(
+            "{what} must be a whole number >= 0, got {n}"
+        )));
+    }
+    // `as` saturates: 1e300 becomes usize::MAX.
+    Ok(n as usize)
+}
+
+/// An optional count that must fit in 32 bits (frequency caps).
+pub(crate) fn count32(what: &str, n: Option<f64>) -> core::Result<Option<u32>> {
+    n.map(|n| {
+        let v = size(what, Some(n), 0)?;
+        u32::try_from(v).map_err(|_| {
+            core::Error::InvalidInput(format!("{what} must be at most {}, got {n}", u32::MAX))
+        })
+    })
+    .transpose()
 }
 
 /// Runs a core future; a panic inside it becomes an `INTERNAL` error.
@@ -92,19 +127,19 @@ pub struct EngineOptions {
     pub click_weight: Option<f64>,
     /// Weight an impression adds (default 0).
     pub impression_weight: Option<f64>,
-    /// Weight of the interest match in an ad's score (default 1).
+    /// Weight of the interest match in an ad's score (default 1, at most 1e6).
     pub interest_weight: Option<f64>,
     /// Weight of the lookalike signal (similar users who clicked) in an ad's score (default 0.5).
     pub lookalike_weight: Option<f64>,
-    /// How many similar users the lookalike signal asks (default 30).
-    pub lookalike_neighbors: Option<i64>,
+    /// How many similar users the lookalike signal asks (default 30, at most 100000).
+    pub lookalike_neighbors: Option<f64>,
     /// Smallest audience `audienceSize` reports (default 50); smaller ones reject with `PRIVACY`.
-    pub min_audience_size: Option<i64>,
-    /// Least embedder similarity that counts as a semantic match (default 0.6).
+    pub min_audience_size: Option<f64>,
+    /// Least embedder similarity that counts as a semantic match (default 0.6, 0 to 1).
     pub semantic_threshold: Option<f64>,
-    /// Postings scanned for similar-user candidates (default 20000): recall against latency.
-    pub candidate_budget: Option<i64>,
-    /// Least cosine a user needs to belong to an audience (default 0.05).
+    /// Postings scanned for similar-user candidates (default 20000, 1 to 1e9): recall against latency.
+    pub candidate_budget: Option<f64>,
+    /// Least cosine a user needs to belong to an audience (default 0.05, 0 to 1).
     pub audience_min_score: Option<f64>,
 }
 
@@ -206,6 +241,8 @@ pub struct ForgetReport {
     pub captions: i64,
     /// Ad category opt-outs.
     pub opt_outs: i64,
+    /// LLM answers cached from the user's data.
+    pub cached_answers: i64,
     /// All rows removed.
     pub total: i64,
 }
@@ -227,14 +264,14 @@ pub struct LlmOptions {
     pub api_key: Option<String>,
     /// Extra headers (values treated as secrets).
     pub headers: Option<std::collections::HashMap<String, String>>,
-    /// Longest wait for one request, in ms (default 60000).
-    pub request_timeout_ms: Option<u32>,
-    /// Longest wait for a whole call with retries, in ms (default 180000).
-    pub deadline_ms: Option<u32>,
-    /// Retries after the first attempt (default 4).
-    pub max_retries: Option<u32>,
-    /// Client-side limit on requests per minute.
-    pub requests_per_minute: Option<u32>,
+    /// Longest wait for one request, in ms (default 60000; above 0, at most 86400000).
+    pub request_timeout_ms: Option<f64>,
+    /// Longest wait for a whole call with retries, in ms (default 180000; above 0, at most 86400000).
+    pub deadline_ms: Option<f64>,
+    /// Retries after the first attempt (default 4, at most 100).
+    pub max_retries: Option<f64>,
+    /// Client-side limit on requests per minute (at least 1).
+    pub requests_per_minute: Option<f64>,
 }
 
 /// A client for any OpenAI-compatible chat-completions server (OpenAI, Azure OpenAI, Ollama,
@@ -247,43 +284,40 @@ pub struct OpenAiCompatible {
 #[napi]
 impl OpenAiCompatible {
     /// A client from options.
-    #[napi(constructor)]
+    #[napi(catch_unwind, constructor)]
     pub fn new(env: &Env, options: LlmOptions) -> Result<Self> {
-        let build = || -> core::Result<Self> {
-            let mut c = core::recommend::OpenAiCompatible::new(&options.base_url, &options.model)?;
+        sync(env, || {
+            let counts = |what: &str, n: Option<f64>| {
+                n.map(|n| size(what, Some(n), 0).map(|v| v as u64))
+                    .transpose()
+            };
+            let mut c = core::recommend::OpenAiCompatible::new(&options.base_url, &options.model)?
+                .limits(
+                    options.request_timeout_ms.map(|ms| ms / 1000.0),
+                    options.deadline_ms.map(|ms| ms / 1000.0),
+                    counts("maxRetries", options.max_retries)?,
+                    counts("requestsPerMinute", options.requests_per_minute)?,
+                )?;
             if let Some(k) = &options.api_key {
                 c = c.api_key(k);
             }
             for (k, v) in options.headers.iter().flatten() {
                 c = c.header(k, v);
             }
-            if let Some(ms) = options.request_timeout_ms {
-                c = c.request_timeout(Duration::from_millis(ms.max(1) as u64));
-            }
-            if let Some(ms) = options.deadline_ms {
-                c = c.deadline(Duration::from_millis(ms.max(1) as u64));
-            }
-            if let Some(n) = options.max_retries {
-                c = c.max_retries(n);
-            }
-            if let Some(n) = options.requests_per_minute {
-                c = c.requests_per_minute(n as usize);
-            }
             Ok(Self {
                 inner: std::sync::Arc::new(c),
             })
-        };
-        build().map_err(|e| js_error(env, e))
+        })
     }
 
     /// From `OPENAI_BASE_URL`, `OPENAI_API_KEY` and `SOCIALLENS_LLM_MODEL`.
-    #[napi(factory)]
+    #[napi(catch_unwind, factory)]
     pub fn from_env(env: &Env) -> Result<Self> {
-        core::recommend::OpenAiCompatible::from_env()
-            .map(|c| Self {
+        sync(env, || {
+            core::recommend::OpenAiCompatible::from_env().map(|c| Self {
                 inner: std::sync::Arc::new(c),
             })
-            .map_err(|e| js_error(env, e))
+        })
     }
 }
 
@@ -324,55 +358,61 @@ impl Captioner {
     /// `kernels`: `"auto"` (default: the token-exact CPU path on the CPU), `"cpu"`,
     /// `"candle"`, or `"cpu-f16"` (f16 decoder weights: faster decoding, not guaranteed
     /// token-exact).
-    #[napi(factory)]
+    #[napi(catch_unwind, factory)]
     pub fn from_dir(env: &Env, path: String, kernels: Option<String>) -> Result<Self> {
-        kernels
-            .as_deref()
-            .unwrap_or("auto")
-            .parse::<core::caption::Kernels>()
-            .and_then(|k| core::VitGpt2::from_dir_with_kernels(&path, k))
-            .map(|m| Self {
-                inner: std::sync::Arc::new(m),
-            })
-            .map_err(|e| js_error(env, e))
+        sync(env, || {
+            kernels
+                .as_deref()
+                .unwrap_or("auto")
+                .parse::<core::caption::Kernels>()
+                .and_then(|k| core::VitGpt2::from_dir_with_kernels(&path, k))
+                .map(|m| Self {
+                    inner: std::sync::Arc::new(m),
+                })
+        })
     }
 
     /// Downloads (once, into the Hugging Face cache) and loads a model repository (default
     /// `nlpconnect/vit-gpt2-image-captioning`); honours `HF_ENDPOINT`, `HF_HOME` and
     /// `HF_HUB_OFFLINE=1`. Blocks while it downloads: call it at start-up.
     /// `kernels` as in `fromDir`.
-    #[napi(factory)]
+    #[napi(catch_unwind, factory)]
     pub fn from_hub(env: &Env, repo: Option<String>, kernels: Option<String>) -> Result<Self> {
         let repo = repo.unwrap_or_else(|| "nlpconnect/vit-gpt2-image-captioning".into());
-        kernels
-            .as_deref()
-            .unwrap_or("auto")
-            .parse::<core::caption::Kernels>()
-            .and_then(|k| {
-                let options = core::caption::HubOptions {
-                    kernels: k,
-                    ..Default::default()
-                };
-                core::VitGpt2::from_hub_with(&repo, &options)
-            })
-            .map(|m| Self {
-                inner: std::sync::Arc::new(m),
-            })
-            .map_err(|e| js_error(env, e))
+        sync(env, || {
+            kernels
+                .as_deref()
+                .unwrap_or("auto")
+                .parse::<core::caption::Kernels>()
+                .and_then(|k| {
+                    let options = core::caption::HubOptions {
+                        kernels: k,
+                        ..Default::default()
+                    };
+                    core::VitGpt2::from_hub_with(&repo, &options)
+                })
+                .map(|m| Self {
+                    inner: std::sync::Arc::new(m),
+                })
+        })
     }
 
     /// How the model runs: `"cpu"`, `"cpu-f16"` or `"candle"`.
-    #[napi(getter)]
-    pub fn kernels(&self) -> String {
-        self.inner.model().decoder().kernels().as_str().into()
+    #[napi(catch_unwind, getter)]
+    pub fn kernels(&self, env: &Env) -> Result<String> {
+        sync(env, || {
+            Ok(self.inner.model().decoder().kernels().as_str().into())
+        })
     }
 
     /// One caption per image (encoded bytes), computed off the main thread.
-    #[napi(ts_return_type = "Promise<Array<string>>")]
-    pub fn caption(&self, images: Vec<Buffer>) -> AsyncTask<CaptionTask> {
-        AsyncTask::new(CaptionTask {
-            model: self.inner.clone(),
-            images: images.iter().map(|b| b.to_vec()).collect(),
+    #[napi(catch_unwind, ts_return_type = "Promise<Array<string>>")]
+    pub fn caption(&self, env: &Env, images: Vec<Buffer>) -> Result<AsyncTask<CaptionTask>> {
+        sync(env, || {
+            Ok(AsyncTask::new(CaptionTask {
+                model: self.inner.clone(),
+                images: images.iter().map(|b| b.to_vec()).collect(),
+            }))
         })
     }
 }
@@ -414,34 +454,36 @@ impl Task for EmbedTask {
 impl MiniLmEmbedder {
     /// Loads a sentence-transformers model folder (`config.json`, `model.safetensors`,
     /// `tokenizer.json`).
-    #[napi(factory)]
+    #[napi(catch_unwind, factory)]
     pub fn from_dir(env: &Env, path: String) -> Result<Self> {
-        core::recommend::MiniLmEmbedder::from_dir(&path)
-            .map(|m| Self {
+        sync(env, || {
+            core::recommend::MiniLmEmbedder::from_dir(&path).map(|m| Self {
                 inner: std::sync::Arc::new(m),
             })
-            .map_err(|e| js_error(env, e))
+        })
     }
 
     /// Downloads (once, into the Hugging Face cache) and loads a sentence-transformers
     /// repository (default `sentence-transformers/all-MiniLM-L6-v2`). Blocks while it
     /// downloads: call it at start-up.
-    #[napi(factory)]
+    #[napi(catch_unwind, factory)]
     pub fn from_hub(env: &Env, repo: Option<String>) -> Result<Self> {
         let repo = repo.unwrap_or_else(|| "sentence-transformers/all-MiniLM-L6-v2".into());
-        core::recommend::MiniLmEmbedder::from_hub(&repo)
-            .map(|m| Self {
+        sync(env, || {
+            core::recommend::MiniLmEmbedder::from_hub(&repo).map(|m| Self {
                 inner: std::sync::Arc::new(m),
             })
-            .map_err(|e| js_error(env, e))
+        })
     }
 
     /// One unit vector per text, computed off the main thread.
-    #[napi(ts_return_type = "Promise<Array<Array<number>>>")]
-    pub fn embed(&self, texts: Vec<String>) -> AsyncTask<EmbedTask> {
-        AsyncTask::new(EmbedTask {
-            model: self.inner.clone(),
-            texts,
+    #[napi(catch_unwind, ts_return_type = "Promise<Array<Array<number>>>")]
+    pub fn embed(&self, env: &Env, texts: Vec<String>) -> Result<AsyncTask<EmbedTask>> {
+        sync(env, || {
+            Ok(AsyncTask::new(EmbedTask {
+                model: self.inner.clone(),
+                texts,
+            }))
         })
     }
 }
@@ -549,7 +591,7 @@ impl Engine {
     /// Opens an engine over the store named by `options.store`, with optional models: an
     /// LLM for product ideas, a captioner for posts that come as images, an embedder for
     /// semantic matching.
-    #[napi(constructor)]
+    #[napi(catch_unwind, constructor)]
     pub fn new(
         env: &Env,
         options: EngineOptions,
@@ -562,12 +604,12 @@ impl Engine {
             captioner: captioner.map(|c| c.inner.clone()),
             embedder: embedder.map(|e| e.inner.clone()),
         };
-        Self::open(options, models).map_err(|e| js_error(env, e))
+        sync(env, || Self::open(options, models))
     }
 
     /// Adds (or replaces) catalog products: an array of products, or the path of a `.jsonl`
     /// or `.csv` file. The whole batch is checked first; one bad item changes nothing.
-    #[napi(ts_return_type = "Promise<number>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<number>")]
     pub fn add_products<'env>(
         &self,
         env: &'env Env,
@@ -588,7 +630,7 @@ impl Engine {
     }
 
     /// Every product of the catalog.
-    #[napi(ts_return_type = "Promise<Array<Product>>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<Array<Product>>")]
     pub fn products<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, Vec<Product>>> {
         let engine = self.inner.clone();
         promise(env, async move {
@@ -602,7 +644,7 @@ impl Engine {
     }
 
     /// Removes a product; false if there was none.
-    #[napi(ts_return_type = "Promise<boolean>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<boolean>")]
     pub fn remove_product<'env>(
         &self,
         env: &'env Env,
@@ -614,16 +656,16 @@ impl Engine {
 
     /// Up to `k` products for the user (default 5), best first, each saying which interests it
     /// matched. A user with no interests gets an empty array.
-    #[napi(ts_return_type = "Promise<Array<Recommendation>>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<Array<Recommendation>>")]
     pub fn recommend_products<'env>(
         &self,
         env: &'env Env,
         user: String,
-        k: Option<u32>,
+        k: Option<f64>,
     ) -> Result<PromiseRaw<'env, Vec<Recommendation>>> {
         let engine = self.inner.clone();
-        let k = k.unwrap_or(5) as usize;
         promise(env, async move {
+            let k = size("k", k, 5)?;
             Ok(engine
                 .recommend_products(&user, k)
                 .await?
@@ -642,7 +684,7 @@ impl Engine {
     }
 
     /// Records that `user` liked a post.
-    #[napi(ts_return_type = "Promise<EventOutcome>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<EventOutcome>")]
     pub fn record_like<'env>(
         &self,
         env: &'env Env,
@@ -661,7 +703,7 @@ impl Engine {
     }
 
     /// Records that `user` uploaded a post (and is its author).
-    #[napi(ts_return_type = "Promise<EventOutcome>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<EventOutcome>")]
     pub fn record_upload<'env>(
         &self,
         env: &'env Env,
@@ -680,7 +722,7 @@ impl Engine {
     }
 
     /// Takes back `user`'s like of `postId`, removing exactly what that like added.
-    #[napi(ts_return_type = "Promise<EventOutcome>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<EventOutcome>")]
     pub fn unlike<'env>(
         &self,
         env: &'env Env,
@@ -699,16 +741,16 @@ impl Engine {
     }
 
     /// The user's `k` strongest interests (default 10), weights decayed to now.
-    #[napi(ts_return_type = "Promise<Array<Interest>>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<Array<Interest>>")]
     pub fn interests<'env>(
         &self,
         env: &'env Env,
         user: String,
-        k: Option<u32>,
+        k: Option<f64>,
     ) -> Result<PromiseRaw<'env, Vec<Interest>>> {
         let engine = self.inner.clone();
-        let k = k.unwrap_or(10) as usize;
         promise(env, async move {
+            let k = size("k", k, 10)?;
             let list = engine.interests(&user, k).await?;
             Ok(list
                 .into_iter()
@@ -723,7 +765,7 @@ impl Engine {
     }
 
     /// Erases every record of the user from the store.
-    #[napi(ts_return_type = "Promise<ForgetReport>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<ForgetReport>")]
     pub fn forget_user<'env>(
         &self,
         env: &'env Env,
@@ -740,18 +782,9 @@ impl Engine {
                 posts: r.posts as i64,
                 captions: r.captions as i64,
                 opt_outs: r.opt_outs as i64,
+                cached_answers: r.cached_answers as i64,
             })
         })
-    }
-}
-
-/// A count option: absent, or a whole number that is not negative.
-fn size(name: &str, n: Option<i64>) -> core::Result<Option<usize>> {
-    match n {
-        Some(n) if n < 0 => Err(core::Error::InvalidInput(format!(
-            "{name} must be >= 0, got {n}"
-        ))),
-        n => Ok(n.map(|n| n as usize)),
     }
 }
 
@@ -766,15 +799,7 @@ impl Engine {
     fn open(options: EngineOptions, models: Models) -> core::Result<Self> {
         let decay = match options.half_life_days {
             None => core::Decay::default(),
-            Some(d) if d == f64::INFINITY => core::Decay::none(),
-            Some(d) if d.is_finite() && d > 0.0 => {
-                core::Decay::half_life(Duration::from_secs_f64(d * 86_400.0))?
-            }
-            Some(d) => {
-                return Err(core::Error::InvalidInput(format!(
-                    "halfLifeDays must be > 0 (Infinity for no decay), got {d}"
-                )))
-            }
+            Some(d) => core::half_life_days(d)?,
         };
         let defaults = core::SignalWeights::default();
         let weights = core::SignalWeights {
@@ -791,15 +816,24 @@ impl Engine {
             lookalike_weight: options
                 .lookalike_weight
                 .unwrap_or(ads_defaults.lookalike_weight),
-            lookalike_neighbors: size("lookalikeNeighbors", options.lookalike_neighbors)?
-                .unwrap_or(ads_defaults.lookalike_neighbors),
-            min_audience_size: size("minAudienceSize", options.min_audience_size)?
-                .unwrap_or(ads_defaults.min_audience_size),
+            lookalike_neighbors: size(
+                "lookalikeNeighbors",
+                options.lookalike_neighbors,
+                ads_defaults.lookalike_neighbors,
+            )?,
+            min_audience_size: size(
+                "minAudienceSize",
+                options.min_audience_size,
+                ads_defaults.min_audience_size,
+            )?,
             semantic_threshold: options
                 .semantic_threshold
                 .map_or(ads_defaults.semantic_threshold, |t| t as f32),
-            candidate_budget: size("candidateBudget", options.candidate_budget)?
-                .unwrap_or(ads_defaults.candidate_budget),
+            candidate_budget: size(
+                "candidateBudget",
+                options.candidate_budget,
+                ads_defaults.candidate_budget,
+            )?,
             audience_min_score: options
                 .audience_min_score
                 .unwrap_or(ads_defaults.audience_min_score),
@@ -860,27 +894,32 @@ impl Task for ExtractTask {
 /// `mode` is `interests` (default: lowercase lemmas, whole compounds, no filler) or
 /// `textblob` (the prototype's TextBlob nouns; exact when `nltkModelDir` points at NLTK's
 /// averaged-perceptron model exported as JSON).
-#[napi(ts_return_type = "Promise<Array<Array<string>>>")]
+#[napi(catch_unwind, ts_return_type = "Promise<Array<Array<string>>>")]
 pub fn extract_interests(
     env: &Env,
     captions: Vec<String>,
     #[napi(ts_arg_type = "'interests' | 'textblob'")] mode: Option<String>,
     nltk_model_dir: Option<String>,
 ) -> Result<AsyncTask<ExtractTask>> {
-    let extractor = NounExtractor::for_mode(
-        mode.as_deref().unwrap_or("interests"),
-        nltk_model_dir.as_deref().map(std::path::Path::new),
-    )
-    .map_err(|e| js_error(env, e))?;
-    Ok(AsyncTask::new(ExtractTask {
-        extractor,
-        captions,
-    }))
+    sync(env, || {
+        let extractor = NounExtractor::for_mode(
+            mode.as_deref().unwrap_or("interests"),
+            nltk_model_dir.as_deref().map(std::path::Path::new),
+        )?;
+        Ok(AsyncTask::new(ExtractTask {
+            extractor,
+            captions,
+        }))
+    })
 }
 
 /// Panics inside the addon; the tests use it to prove a panic rejects with an `INTERNAL`
 /// error and the process survives.
-#[napi(js_name = "__panicForTests", ts_return_type = "Promise<void>")]
+#[napi(
+    catch_unwind,
+    js_name = "__panicForTests",
+    ts_return_type = "Promise<void>"
+)]
 pub fn panic_for_tests(env: &Env, message: String) -> Result<PromiseRaw<'_, ()>> {
     promise(env, async move {
         if !message.is_empty() {

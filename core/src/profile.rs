@@ -144,9 +144,12 @@ pub struct InterestRecord {
 }
 
 impl InterestRecord {
-    /// The weight decayed to `now`.
+    /// The weight decayed to `now` (undecayed when `now` is before `updated_at`: reading in
+    /// the past never amplifies). The engine keeps event times within its allowed clock skew
+    /// of now, so a record is never far ahead of the clock.
     pub fn weight_at(&self, now: Timestamp, decay: Decay) -> f64 {
-        self.weight * decay.factor(now.as_millis() - self.updated_at.as_millis())
+        // Saturating: stored times come from the store and may be anything.
+        self.weight * decay.factor(now.millis_since(self.updated_at))
     }
 
     /// The record as an [`Interest`] read at `now`.
@@ -189,12 +192,12 @@ pub fn accumulate(
         last_seen: at,
     });
     if at >= rec.updated_at {
-        rec.weight = rec.weight * decay.factor(at.as_millis() - rec.updated_at.as_millis()) + delta;
+        rec.weight = rec.weight * decay.factor(at.millis_since(rec.updated_at)) + delta;
         rec.updated_at = at;
     } else {
-        rec.weight += delta * decay.factor(rec.updated_at.as_millis() - at.as_millis());
+        rec.weight += delta * decay.factor(rec.updated_at.millis_since(at));
     }
-    rec.count += count_change;
+    rec.count = rec.count.saturating_add(count_change);
     if count_change > 0 && at > rec.last_seen {
         rec.last_seen = at;
     }
@@ -273,6 +276,29 @@ mod tests {
         let d = Decay::none();
         let r = accumulate(None, "x", 1.0, t(0.0), 1, d);
         assert!(accumulate(r, "x", -1.0, t(0.0), -1, d).is_none());
+    }
+
+    #[test]
+    fn extreme_times_neither_overflow_nor_amplify() {
+        let d = Decay::default();
+        let (lo, hi) = (
+            Timestamp::from_millis(i64::MIN),
+            Timestamp::from_millis(i64::MAX),
+        );
+        let r = accumulate(None, "x", 1.0, lo, 1, d).unwrap();
+        // Read at the far end: fully decayed, not an overflow panic.
+        assert_eq!(r.weight_at(hi, d), 0.0);
+        let r = accumulate(Some(r), "x", 1.0, hi, 1, d).unwrap();
+        assert_eq!((r.weight, r.updated_at), (1.0, hi));
+        assert_eq!(r.weight_at(lo, d), 1.0);
+        let r = accumulate(Some(r), "x", 1.0, lo, 1, d).unwrap();
+        assert_eq!((r.weight, r.count), (1.0, 3));
+        let mut max = r.clone();
+        max.count = i64::MAX;
+        assert_eq!(
+            accumulate(Some(max), "x", 1.0, hi, 1, d).unwrap().count,
+            i64::MAX
+        );
     }
 
     #[test]

@@ -238,6 +238,48 @@ fn jpeg_variants_decode_like_pillow() {
     }
 }
 
+/// Files encoders do not write but libjpeg decodes, cut from Pillow-encoded ones and
+/// decoded by Pillow 13 (`tests/data/jpeg_scans/make_cases.py`): sequential scans whose
+/// headers list the components in another order than the frame, and progressive files
+/// with a DQT between scans (the table latched at each component's first scan wins).
+/// A file Pillow refuses must be refused too.
+#[test]
+fn jpeg_scan_order_and_latched_tables_decode_like_pillow() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/jpeg_scans");
+    let cases: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("cases.json")).unwrap()).unwrap();
+    let cases = cases.as_array().unwrap();
+    assert!(cases.len() >= 5);
+    for case in cases {
+        let name = case["name"].as_str().unwrap();
+        let bytes = std::fs::read(dir.join(format!("{name}.jpg"))).unwrap();
+        if case["pillow_error"].as_bool() == Some(true) {
+            let err = decode_rgb(&bytes, &parity_opts()).unwrap_err();
+            assert!(matches!(err, Error::InvalidInput(_)), "{name}: {err}");
+            continue;
+        }
+        let want = std::fs::read(dir.join(format!("{name}.rgb"))).unwrap();
+        let got = decode_rgb(&bytes, &parity_opts()).unwrap();
+        assert_eq!(
+            (got.width as u64, got.height as u64),
+            (
+                case["width"].as_u64().unwrap(),
+                case["height"].as_u64().unwrap()
+            ),
+            "{name}"
+        );
+        assert_eq!(got.data.len(), want.len(), "{name}");
+        let diff = got
+            .data
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| a.abs_diff(*b))
+            .max()
+            .unwrap();
+        assert_eq!(diff, 0, "{name}");
+    }
+}
+
 /// A deterministic mutation loop over small valid files (JPEG through the exact decoder,
 /// PNG, GIF): every mutant decodes or fails with a typed error, and nothing panics.
 #[test]
@@ -248,6 +290,10 @@ fn mutated_images_never_panic() {
         "s422_3x40",
         "gray_29x21",
         "s420_restart_64x48",
+        "s420_progressive_restart_64x48",
+        "s444_progressive_33x17",
+        "../jpeg_scans/seq_multiscan_y_crcb_444_33x17",
+        "../jpeg_scans/prog_dqt_between_scans_420_32x24",
     ]
     .iter()
     .map(|n| std::fs::read(dir.join(format!("{n}.jpg"))).unwrap())

@@ -197,3 +197,80 @@ fn concurrent_captioning_gives_the_same_captions() {
         }
     });
 }
+
+/// With the spinning team turned off, decoding runs on rayon alone and gives the same
+/// captions (greedy and beam search).
+#[test]
+fn captions_are_the_same_with_the_spin_team_off() {
+    let reference = reference();
+    let on = parity_captioner(WeightFormat::Safetensors).with_spin_team(true);
+    let off = parity_captioner(WeightFormat::Safetensors).with_spin_team(false);
+    assert!(on.model().spin_team() && !off.model().spin_team());
+    assert_eq!(
+        on.model_id(),
+        off.model_id(),
+        "same captions, same cache key"
+    );
+    let bytes: Vec<Vec<u8>> = IMAGES.iter().map(|f| image_bytes(f)).collect();
+    let refs: Vec<&[u8]> = bytes.iter().map(Vec::as_slice).collect();
+    let captions = off.caption(&refs).unwrap();
+    for (file, caption) in IMAGES.iter().zip(&captions) {
+        let want = reference["images"][stem(file)]["beam_text"]
+            .as_str()
+            .unwrap();
+        assert_eq!(caption, want, "{file}");
+    }
+    let greedy = |c: VitGpt2| {
+        let mut g = c.generation().clone();
+        g.num_beams = 1;
+        c.with_generation(g).unwrap()
+    };
+    let (on, off) = (greedy(on), greedy(off));
+    assert_eq!(off.caption(&refs).unwrap(), on.caption(&refs).unwrap());
+}
+
+/// Run by `spin_team_env_var_turns_the_team_off` in a child process with the variable set.
+#[test]
+#[ignore = "run in a child process by spin_team_env_var_turns_the_team_off"]
+fn child_spin_team_default_follows_env() {
+    let Ok(expect) = std::env::var("EXPECT_SPIN_TEAM") else {
+        return; // run directly (e.g. with --include-ignored): nothing to check
+    };
+    let want = expect == "on";
+    let c = VitGpt2::from_dir(tiny()).unwrap();
+    assert_eq!(c.model().spin_team(), want);
+    // The builder still overrides the variable.
+    assert!(VitGpt2::from_dir(tiny())
+        .unwrap()
+        .with_spin_team(true)
+        .model()
+        .spin_team());
+}
+
+/// `SOCIALLENS_SPIN_TEAM=0` (read once, at the first model load) makes models default to
+/// rayon; unset, they default to the team. Each case runs in a fresh process of this test
+/// binary, since the variable is read once per process.
+#[test]
+fn spin_team_env_var_turns_the_team_off() {
+    for (value, expect) in [(Some("0"), "off"), (Some("off"), "off"), (None, "on")] {
+        let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+        cmd.args([
+            "--exact",
+            "child_spin_team_default_follows_env",
+            "--ignored",
+            "--test-threads=1",
+        ])
+        .env("EXPECT_SPIN_TEAM", expect);
+        match value {
+            Some(v) => cmd.env("SOCIALLENS_SPIN_TEAM", v),
+            None => cmd.env_remove("SOCIALLENS_SPIN_TEAM"),
+        };
+        let out = cmd.output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("1 passed"),
+            "SOCIALLENS_SPIN_TEAM={value:?}: {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

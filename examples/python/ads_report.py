@@ -177,6 +177,7 @@ def simulate(engine: Engine, clock: ManualClock, rng: random.Random, users: int)
 
     # The week before: likes build the profiles.
     before = WEEK_START - dt.timedelta(days=7)
+    clock.set(WEEK_START)  # events may not lie ahead of the clock (beyond a day's skew)
     likes = 0
     for user, group in membership.items():
         for _ in range(rng.randint(6, 12)):

@@ -3,7 +3,8 @@
 //! `caption_bench MODEL_DIR REPS REPS_BATCH8 IMAGE...` (8 images) loads the model, runs the
 //! benchmark cases on pixel values computed once (encoder batch 1 and 8, greedy batch 1,
 //! beam-4 batch 1 and 8, always 15 new tokens) and prints one JSON object: the best time of
-//! each case in seconds, the greedy batch-1 ids and the peak RSS (VmHWM).
+//! each case in seconds, the greedy batch-1 ids, the peak RSS (VmHWM) and whether decoding
+//! ran on the spinning team (`CAPTION_BENCH_TEAM=on|off`; the library's default otherwise).
 
 use sociallens::caption::{DecodeOptions, GenerationConfig, Kernels};
 use sociallens::VitGpt2;
@@ -65,6 +66,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ..DecodeOptions::default()
         });
     let load_s = t.elapsed().as_secs_f64();
+    // CAPTION_BENCH_TEAM=off decodes on rayon's pool alone, =on on the spinning team; unset,
+    // the library's default (on unless SOCIALLENS_SPIN_TEAM turns it off).
+    let base = match std::env::var("CAPTION_BENCH_TEAM").as_deref() {
+        Err(_) => base,
+        Ok("on") => base.with_spin_team(true),
+        Ok("off") => base.with_spin_team(false),
+        Ok(other) => {
+            return Err(format!("CAPTION_BENCH_TEAM must be on or off, not {other:?}").into())
+        }
+    };
+    let spin_team = base.model().spin_team();
     // min_length = max_length keeps EOS masked at every step, so every case generates
     // exactly 15 tokens after the start token, as on the Python side.
     let with = |beams: usize, base: VitGpt2| -> sociallens::Result<VitGpt2> {
@@ -95,7 +107,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
         println!(
-            "{{\"{case}\": {}}}",
+            "{{\"{case}\": {}, \"spin_team\": {spin_team}}}",
             t.elapsed().as_secs_f64() / reps.max(1) as f64
         );
         return Ok(());
@@ -124,7 +136,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "{{\"load_s\": {load_s}, \"preprocess_b8\": {pre8_s}, \"encoder_b1\": {enc1}, \
          \"encoder_b8\": {enc8}, \"greedy_b1\": {greedy1}, \"beam4_b1\": {beam1}, \
          \"beam4_b8\": {beam8}, \"greedy_b1_ids\": [{}], \"beam4_b1_ids\": [{}], \
-         \"vm_hwm_kb\": {}}}",
+         \"vm_hwm_kb\": {}, \"spin_team\": {spin_team}}}",
         fmt_ids(&greedy_ids[0]),
         fmt_ids(&beam1_ids[0]),
         vm_hwm_kb()

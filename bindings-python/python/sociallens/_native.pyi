@@ -70,6 +70,8 @@ class ForgetReport:
     @property
     def opt_outs(self) -> int: ...
     @property
+    def cached_answers(self) -> int: ...
+    @property
     def total(self) -> int: ...
 
 class Captioner:
@@ -401,7 +403,15 @@ class Engine:
         interests: Sequence[str] | None = None,
         ad: str | None = None,
         limit: int = 100,
-    ) -> list[AudienceMember]: ...
+    ) -> list[AudienceMember]:
+        """Raises PrivacyError below AdsConfig.min_audience_size."""
+    def audience_bypassing_privacy_minimum(
+        self,
+        interests: Sequence[str] | None = None,
+        ad: str | None = None,
+        limit: int = 100,
+    ) -> list[AudienceMember]:
+        """audience() without the privacy minimum: for the platform's trusted jobs only."""
     def audience_size(self, interests: Sequence[str] | None = None, ad: str | None = None) -> int:
         """Raises PrivacyError below AdsConfig.min_audience_size."""
     def record_impression(

@@ -150,6 +150,8 @@ pub(crate) struct Index {
     /// cache at a million users.
     versions: Vec<u32>,
     user_ids: HashMap<UserId, u32>,
+    /// Slots of forgotten users, for reuse: a forgotten user's id leaves memory at once.
+    free_slots: Vec<u32>,
     postings: Vec<Postings>,
     ads: Vec<AdSlot>,
     /// Per ad slot, the square root of its number of targeting terms (at least 1): dense,
@@ -221,6 +223,12 @@ impl Index {
         if let Some(&s) = self.user_ids.get(user) {
             return s;
         }
+        if let Some(s) = self.free_slots.pop() {
+            // Its postings are stale: its version was bumped when it was emptied.
+            self.users[s as usize].id = user.clone();
+            self.user_ids.insert(user.clone(), s);
+            return s;
+        }
         let s = self.users.len() as u32;
         self.users.push(UserSlot {
             id: user.clone(),
@@ -279,12 +287,16 @@ impl Index {
         }
     }
 
-    /// Forgets a user entirely: vector and clicks.
+    /// Forgets a user entirely: vector, clicks and id. The slot is freed for another user.
     pub fn remove_user(&mut self, user: &UserId) {
         if self.user_ids.contains_key(user) {
             self.set_user(user, UserVec::default(), 0.0, Timestamp::from_millis(0));
-            let slot = self.user_ids[user];
-            self.users[slot as usize].clicks.clear();
+            if let Some(slot) = self.user_ids.remove(user) {
+                let u = &mut self.users[slot as usize];
+                u.clicks = Vec::new();
+                u.id = UserId::vacant();
+                self.free_slots.push(slot);
+            }
         }
     }
 
@@ -389,6 +401,9 @@ impl Index {
     /// The `k` users most similar to `slot`, best first, scanning at most about `budget`
     /// postings for candidates.
     pub fn similar(&self, slot: u32, k: usize, budget: usize) -> Vec<Scored> {
+        // A caller's k (from a binding: up to 2^64 − 1) never sizes anything: there are no
+        // more neighbours than other users.
+        let k = k.min(self.users.len());
         let me = &self.users[slot as usize];
         if me.vec.terms.is_empty() || k == 0 {
             return Vec::new();
@@ -398,7 +413,7 @@ impl Index {
         // Candidates rescored exactly: one per 20 postings scanned (1,000 at the default
         // budget), at least 200. Partial scores from the heads of the lists rank the true
         // neighbours loosely; rescoring more of them is cheap (a sparse dot product each).
-        let pool = (budget / 20).max(k * 4).max(200);
+        let pool = (budget / 20).max(k.saturating_mul(4)).max(200);
         let mut top = top_n(candidates, pool);
         for c in &mut top {
             c.1 = me.vec.dot(&self.users[c.0 as usize].vec);
@@ -579,6 +594,8 @@ impl Index {
     /// only the ads that make the top `k` are checked against the filter's caps and
     /// opt-outs and explained.
     pub fn ads_for(&self, slot: u32, k: usize, f: &AdFilter<'_>, cfg: &AdsConfig) -> Vec<AdMatch> {
+        // No more results than ads, before `top` is sized from k.
+        let k = k.min(self.ads.len());
         if k == 0 {
             return Vec::new();
         }
@@ -913,6 +930,29 @@ mod tests {
             Decay::none(),
         );
         ix.set_user(&UserId::new(user).unwrap(), v, n, Timestamp::from_millis(0));
+    }
+
+    #[test]
+    fn a_forgotten_user_leaves_no_slot_and_the_slot_serves_the_next_user() {
+        let mut ix = Index::default();
+        put(&mut ix, "ana", &[("surfboard", 1.0), ("wave", 1.0)]);
+        put(&mut ix, "ben", &[("surfboard", 1.0)]);
+        let ana = UserId::new("ana").unwrap();
+        ix.add_click(&ana, "ad-1", Timestamp::from_millis(1));
+        let slot = ix.user_slot(&ana).unwrap();
+        ix.remove_user(&ana);
+        assert_eq!(ix.user_slot(&ana), None);
+        assert!(
+            ix.users.iter().all(|u| u.id != ana),
+            "the id stays in memory"
+        );
+        assert!(ix.users[slot as usize].clicks.is_empty());
+        // The next user takes the slot; ana's old postings must not score for them.
+        put(&mut ix, "cleo", &[("cat", 1.0)]);
+        assert_eq!(ix.user_slot(&UserId::new("cleo").unwrap()), Some(slot));
+        let ben = ix.user_slot(&UserId::new("ben").unwrap()).unwrap();
+        assert!(ix.similar(ben, 5, 1000).is_empty());
+        assert_eq!(ix.user_count(), 2);
     }
 
     #[test]

@@ -217,7 +217,8 @@ impl Ad {
     }
 
     /// Checks the ad and normalises its terms (trimmed, lowercase, deduplicated) and its
-    /// categories (trimmed, lowercase).
+    /// categories (trimmed, lowercase). `start` and `end` must lie within
+    /// [`Timestamp::MIN`]`..=`[`Timestamp::MAX`] (an end in year 9999 is a fine "never").
     pub fn validate(mut self) -> Result<Self> {
         crate::ids::PostId::new(self.id.clone())
             .map_err(|e| Error::invalid(format!("ad id: {e}")))?;
@@ -236,6 +237,18 @@ impl Ad {
             .map(|c| normalize_category(c))
             .collect::<Result<_>>()
             .map_err(|e| ctx(&e.to_string()))?;
+        for (name, t) in [("start", self.start), ("end", self.end)] {
+            // Far-future ends are fine; times no calendar can show would break reports and
+            // the bindings' datetimes.
+            if let Some(t) = t.filter(|t| !t.is_supported()) {
+                return Err(ctx(&format!(
+                    "{name} {} is outside the supported range {}..={}",
+                    t.to_rfc3339(),
+                    Timestamp::MIN.to_rfc3339(),
+                    Timestamp::MAX.to_rfc3339()
+                )));
+            }
+        }
         if let (Some(s), Some(e)) = (self.start, self.end) {
             if e <= s {
                 return Err(ctx("end is not after start"));
@@ -529,22 +542,53 @@ impl Default for AdsConfig {
 }
 
 impl AdsConfig {
-    /// Checks the weights are finite and not negative and the sizes usable.
+    /// Largest `interest_weight` and `lookalike_weight`.
+    pub const MAX_WEIGHT: f64 = 1e6;
+    /// Largest `lookalike_neighbors`.
+    pub const MAX_LOOKALIKE_NEIGHBORS: usize = 100_000;
+    /// Largest `candidate_budget`.
+    pub const MAX_CANDIDATE_BUDGET: usize = 1_000_000_000;
+
+    /// Checks every number is usable: the weights finite, >= 0 and at most
+    /// [`MAX_WEIGHT`](Self::MAX_WEIGHT); the thresholds (cosines) within 0..=1; the sizes
+    /// within their documented ranges.
+    ///
+    /// ```
+    /// use sociallens::ads::AdsConfig;
+    /// assert!(AdsConfig::default().validate().is_ok());
+    /// assert!(AdsConfig { interest_weight: 1e300, ..AdsConfig::default() }.validate().is_err());
+    /// assert!(AdsConfig { lookalike_neighbors: usize::MAX, ..AdsConfig::default() }.validate().is_err());
+    /// ```
     pub fn validate(&self) -> Result<()> {
-        for (name, w) in [
-            ("interest_weight", self.interest_weight),
-            ("lookalike_weight", self.lookalike_weight),
-            ("semantic_threshold", f64::from(self.semantic_threshold)),
-            ("audience_min_score", self.audience_min_score),
+        for (name, w, max) in [
+            ("interest_weight", self.interest_weight, Self::MAX_WEIGHT),
+            ("lookalike_weight", self.lookalike_weight, Self::MAX_WEIGHT),
+            (
+                "semantic_threshold",
+                f64::from(self.semantic_threshold),
+                1.0,
+            ),
+            ("audience_min_score", self.audience_min_score, 1.0),
         ] {
-            if !w.is_finite() || w < 0.0 {
+            if !(w >= 0.0 && w <= max) {
                 return Err(Error::invalid(format!(
-                    "{name} must be finite and >= 0, got {w}"
+                    "{name} must be finite, >= 0 and <= {max}, got {w}"
                 )));
             }
         }
-        if self.candidate_budget == 0 {
-            return Err(Error::invalid("candidate_budget must be at least 1"));
+        if !(1..=Self::MAX_CANDIDATE_BUDGET).contains(&self.candidate_budget) {
+            return Err(Error::invalid(format!(
+                "candidate_budget must be between 1 and {}, got {}",
+                Self::MAX_CANDIDATE_BUDGET,
+                self.candidate_budget
+            )));
+        }
+        if self.lookalike_neighbors > Self::MAX_LOOKALIKE_NEIGHBORS {
+            return Err(Error::invalid(format!(
+                "lookalike_neighbors must be at most {}, got {}",
+                Self::MAX_LOOKALIKE_NEIGHBORS,
+                self.lookalike_neighbors
+            )));
         }
         Ok(())
     }

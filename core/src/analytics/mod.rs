@@ -154,6 +154,12 @@ pub struct Report {
     pub impressions: u64,
     /// All clicks in range.
     pub clicks: u64,
+    /// Events in range left out of rows and totals because their time lies outside
+    /// [`Timestamp::MIN`]`..=`[`Timestamp::MAX`], where no calendar date can show it (an
+    /// event written to the store directly, or by an older version): one such event never
+    /// makes a report fail.
+    #[serde(default)]
+    pub skipped: u64,
 }
 
 impl Report {
@@ -221,7 +227,8 @@ type Key = (
 
 /// Groups impressions and clicks as the query says. `category_of` maps an ad id to its
 /// category; events of other kinds, or outside the query's range, are ignored. Event items
-/// name ads as `ad:<id>`.
+/// name ads as `ad:<id>`. Events whose time no calendar can show are counted in
+/// [`Report::skipped`] instead of failing the report, whatever the grouping.
 ///
 /// ```
 /// use sociallens::analytics::{aggregate, ReportQuery};
@@ -253,7 +260,7 @@ pub fn aggregate(
     }
     let mut groups: BTreeMap<Key, (u64, u64)> = BTreeMap::new();
     let mut categories: HashMap<String, String> = HashMap::new();
-    let (mut impressions, mut clicks) = (0u64, 0u64);
+    let (mut impressions, mut clicks, mut skipped) = (0u64, 0u64, 0u64);
     let want = |d: Dimension| query.group_by.contains(&d);
     for e in events {
         if !matches!(e.kind, EventKind::Click | EventKind::Impression)
@@ -265,10 +272,16 @@ pub fn aggregate(
         let Some(ad) = e.item.as_deref().and_then(|i| i.strip_prefix("ad:")) else {
             continue;
         };
+        // Skipped whatever the grouping, so totals never depend on the dimensions asked for.
+        let ts = match jiff::Timestamp::from_millisecond(e.at.as_millis()) {
+            Ok(ts) if e.at.is_supported() => ts,
+            _ => {
+                skipped += 1;
+                continue;
+            }
+        };
         let local = if want(Dimension::Hour) || want(Dimension::DayOfWeek) || want(Dimension::Date)
         {
-            let ts = jiff::Timestamp::from_millisecond(e.at.as_millis())
-                .map_err(|err| Error::invalid(format!("event {} time: {err}", e.id)))?;
             Some(ts.to_zoned_datetime(tz.clone()))
         } else {
             None
@@ -343,6 +356,7 @@ pub fn aggregate(
         rows,
         impressions,
         clicks,
+        skipped,
     })
 }
 
@@ -392,6 +406,34 @@ mod tests {
         );
         let utc = aggregate(&evs, |_| None, &ReportQuery::by([Dimension::Hour])).unwrap();
         assert_eq!(utc.rows[0].hour, Some(0));
+    }
+
+    #[test]
+    fn times_no_calendar_can_show_are_skipped_not_fatal() {
+        let evs = [
+            ev("ok", EventKind::Click, "x", 1_774_744_200_000),
+            ev("y10000", EventKind::Click, "x", 253_402_300_800_000),
+            ev("max", EventKind::Impression, "x", i64::MAX),
+            ev("min", EventKind::Click, "x", i64::MIN),
+            ev("bc", EventKind::Click, "x", Timestamp::MIN.as_millis() - 1),
+        ];
+        for q in [
+            ReportQuery::default(),
+            ReportQuery::by_category_and_hour(),
+            ReportQuery::by([Dimension::Date, Dimension::DayOfWeek])
+                .time_zone("Pacific/Kiritimati"),
+            ReportQuery::by([Dimension::Hour]).between(
+                Some(Timestamp::from_millis(i64::MIN)),
+                Some(Timestamp::from_millis(i64::MAX)),
+            ),
+        ] {
+            let r = aggregate(&evs, |_| Some("surf".into()), &q).unwrap();
+            assert_eq!(
+                (r.clicks, r.impressions, r.skipped),
+                (1, 0, 3 + q.to.is_none() as u64)
+            );
+            assert_eq!(r.rows.iter().map(|r| r.clicks).sum::<u64>(), 1);
+        }
     }
 
     #[test]

@@ -110,7 +110,9 @@ fn decode_error(e: image::ImageError) -> Error {
 ///
 /// Every failure, including a header that promises more pixels than
 /// [`ImageLimits::max_pixels`], is an [`Error::InvalidInput`]; nothing is allocated for the
-/// pixels before the dimensions pass the limits.
+/// pixels before the dimensions pass the limits. Decoder buffers count against
+/// `max_pixels * 8` bytes plus 64 MiB, and a JPEG with more than 500 scans (a
+/// progressive-scan bomb) is refused before any of it is decoded.
 pub fn decode_rgb(bytes: &[u8], opts: &DecodeOptions) -> Result<RgbImage> {
     let limits = opts.limits;
     if bytes.is_empty() {
@@ -149,8 +151,10 @@ pub fn decode_rgb(bytes: &[u8], opts: &DecodeOptions) -> Result<RgbImage> {
     let mut lim = image::Limits::default();
     lim.max_image_width = Some(limits.max_side);
     lim.max_image_height = Some(limits.max_side);
-    // Room for the largest decoded layout (RGBA16) plus the decoder's own buffers.
-    lim.max_alloc = Some(limits.max_pixels.saturating_mul(8).saturating_add(64 << 20));
+    // Room for the largest decoded layout (RGBA16) plus the decoder's own buffers; the
+    // libjpeg-exact decoder counts all of its buffers against the same limit.
+    let max_alloc = limits.max_pixels.saturating_mul(8).saturating_add(64 << 20);
+    lim.max_alloc = Some(max_alloc);
     decoder.set_limits(lim).map_err(decode_error)?;
     let orientation = if opts.apply_exif_orientation {
         // A malformed EXIF block is no reason to reject the picture.
@@ -160,7 +164,7 @@ pub fn decode_rgb(bytes: &[u8], opts: &DecodeOptions) -> Result<RgbImage> {
     };
     // Most JPEGs go through the libjpeg-exact decoder; the rest through `image`.
     let exact = if format == ImageFormat::Jpeg {
-        super::jpeg::decode(bytes)?
+        super::jpeg::decode(bytes, max_alloc)?
     } else {
         None
     };

@@ -222,10 +222,10 @@ pub fn generate(
             beam(&mut *stepper, b, cfg, par)
         }
     };
-    // The CPU decoder's many short parallel products go to a spinning team; a GPU decoder
-    // leaves the CPU alone.
+    // The CPU decoder's many short parallel products go to a spinning team unless the model
+    // says not to; a GPU decoder leaves the CPU alone.
     match model.decoder() {
-        Decoder::Cpu(_) => with_team(run),
+        Decoder::Cpu(_) => with_team(model.spin_team(), run)?,
         Decoder::Candle(_) => run(Par::Rayon),
     }
 }

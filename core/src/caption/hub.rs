@@ -4,13 +4,14 @@ use super::model::Kernels;
 use super::model::WeightFormat;
 use super::vit_gpt2::VitGpt2;
 use crate::error::{Error, Result};
+use crate::redact::{redact_url, redact_urls_in};
 use hf_hub::api::sync::{ApiBuilder, ApiError, ApiRepo};
 use hf_hub::{Cache, Repo, RepoType};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
 /// Where and how [`VitGpt2::from_hub_with`] fetches a model.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct HubOptions {
     /// Branch, tag or commit; `main` when `None`.
     pub revision: Option<String>,
@@ -24,6 +25,20 @@ pub struct HubOptions {
     pub progress: Option<bool>,
     /// How the loaded model runs ([`Kernels::Auto`] unless set).
     pub kernels: Kernels,
+}
+
+impl std::fmt::Debug for HubOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // An endpoint may carry credentials (`https://user:token@mirror/`).
+        f.debug_struct("HubOptions")
+            .field("revision", &self.revision)
+            .field("endpoint", &self.endpoint.as_deref().map(redact_url))
+            .field("cache_dir", &self.cache_dir)
+            .field("offline", &self.offline)
+            .field("progress", &self.progress)
+            .field("kernels", &self.kernels)
+            .finish()
+    }
 }
 
 const REQUIRED: [&str; 2] = ["config.json", "preprocessor_config.json"];
@@ -56,7 +71,9 @@ impl Source {
             Source::Online(api) => match api.get(file) {
                 Ok(p) => Ok(Some(p)),
                 Err(e) if is_not_found(&e) => Ok(None),
-                Err(e) => Err(Error::Model(format!("cannot fetch {file} of {repo}: {e}"))),
+                Err(e) => Err(Error::Model(redact_urls_in(&format!(
+                    "cannot fetch {file} of {repo}: {e}"
+                )))),
             },
             Source::Offline(cache) => Ok(cache.get(file)),
         }
@@ -97,9 +114,11 @@ impl Hub {
             if let Some(endpoint) = &opts.endpoint {
                 builder = builder.with_endpoint(endpoint.clone());
             }
-            let api = builder
-                .build()
-                .map_err(|e| Error::Model(format!("cannot set up the Hub client: {e}")))?;
+            let api = builder.build().map_err(|e| {
+                Error::Model(redact_urls_in(&format!(
+                    "cannot set up the Hub client: {e}"
+                )))
+            })?;
             Source::Online(Box::new(api.repo(repo)))
         };
         Ok(Self {
@@ -165,4 +184,20 @@ pub(crate) fn load(repo_id: &str, opts: &HubOptions) -> Result<VitGpt2> {
         format!("{repo_id}@{}", hub.revision)
     };
     VitGpt2::load(&dir, format, name, opts.kernels)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HubOptions;
+
+    #[test]
+    fn debug_hides_endpoint_credentials() {
+        let opts = HubOptions {
+            endpoint: Some("https://me:hf_T0KEN@mirror.example/".into()),
+            ..HubOptions::default()
+        };
+        let dbg = format!("{opts:?}");
+        assert!(!dbg.contains("hf_T0KEN") && !dbg.contains("me:"), "{dbg}");
+        assert!(dbg.contains("mirror.example"), "{dbg}");
+    }
 }

@@ -199,6 +199,7 @@ pub struct VisionEncoderDecoder {
     enc_to_dec_proj: Option<Linear>,
     decoder: Decoder,
     cfg: Config,
+    spin_team: bool,
 }
 
 impl VisionEncoderDecoder {
@@ -244,6 +245,7 @@ impl VisionEncoderDecoder {
             enc_to_dec_proj,
             decoder,
             cfg: cfg.clone(),
+            spin_team: super::team::spin_by_default(),
         })
     }
 
@@ -287,6 +289,37 @@ impl VisionEncoderDecoder {
     /// The decoder.
     pub fn decoder(&self) -> &Decoder {
         &self.decoder
+    }
+
+    /// Whether the CPU decoder runs its parallel products on a team of spinning helper
+    /// threads, one per other thread of the rayon pool, for each `generate` call (the
+    /// default), or on rayon's pool alone (`false`). The team decodes faster on cores of
+    /// its own; its helpers keep their cores busy for the whole call, which a host that
+    /// shares its cores may not want. Captions are the same either way. The default is
+    /// `true` unless the environment variable `SOCIALLENS_SPIN_TEAM` is `0`, `false`, `off`
+    /// or `no` (read once per process), which also reaches the Python and Node bindings.
+    ///
+    /// An option of the model rather than a process-wide setting: two captioners in one
+    /// process can differ, and it travels with the model that `generate` is given.
+    ///
+    /// ```no_run
+    /// use sociallens::caption::model::VisionEncoderDecoder;
+    /// let model = VisionEncoderDecoder::from_dir(
+    ///     "models/vit-gpt2".as_ref(),
+    ///     &candle_core::Device::Cpu,
+    /// )?
+    /// .with_spin_team(false);
+    /// assert!(!model.spin_team());
+    /// # Ok::<(), sociallens::Error>(())
+    /// ```
+    pub fn with_spin_team(mut self, on: bool) -> Self {
+        self.spin_team = on;
+        self
+    }
+
+    /// Whether decoding uses the spinning team (see [`Self::with_spin_team`]).
+    pub fn spin_team(&self) -> bool {
+        self.spin_team
     }
 
     /// Encoder states `[N, 1+P, D]` for pixel values `[N, 3, H, W]`, projected to the

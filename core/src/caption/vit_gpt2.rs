@@ -157,6 +157,26 @@ impl VitGpt2 {
         self
     }
 
+    /// Whether decoding runs on a team of spinning helper threads (the default) or on
+    /// rayon's pool alone; see [`VisionEncoderDecoder::with_spin_team`]. Turn it off on a
+    /// host that shares its cores (or set `SOCIALLENS_SPIN_TEAM=0`); captions do not change.
+    ///
+    /// ```
+    /// use sociallens::{Captioner, VitGpt2};
+    /// let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+    ///     .join("../../shared/fixtures/vit-gpt2");
+    /// let photo = std::fs::read(fixtures.join("images/04_photo_640x480.jpg")).unwrap();
+    /// let team = VitGpt2::from_dir(fixtures.join("tiny-vit-gpt2"))?.with_spin_team(true);
+    /// let shared_host = VitGpt2::from_dir(fixtures.join("tiny-vit-gpt2"))?.with_spin_team(false);
+    /// assert!(!shared_host.model().spin_team());
+    /// assert_eq!(shared_host.caption(&[&photo])?, team.caption(&[&photo])?);
+    /// # Ok::<(), sociallens::Error>(())
+    /// ```
+    pub fn with_spin_team(mut self, on: bool) -> Self {
+        self.model = self.model.with_spin_team(on);
+        self
+    }
+
     /// The decoding settings in use.
     pub fn generation(&self) -> &GenerationConfig {
         &self.generation

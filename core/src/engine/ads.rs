@@ -530,18 +530,42 @@ impl Engine {
     /// users matching its targeting plus a lookalike of those who clicked it (who are
     /// themselves left out). Users who opted out of the ad's category are never included.
     ///
+    /// An audience of fewer than [`AdsConfig::min_audience_size`](crate::ads::AdsConfig)
+    /// users (default 50) is refused with [`Error::Privacy`], as
+    /// [`audience_size`](Self::audience_size) refuses to count it: no small group can be
+    /// singled out. Platform-internal jobs that must see every member call
+    /// [`audience_bypassing_privacy_minimum`](Self::audience_bypassing_privacy_minimum).
+    ///
     /// ```
-    /// use sociallens::{ads::AudienceQuery, Engine, Post};
+    /// use sociallens::{ads::{AdsConfig, AudienceQuery}, Engine, Error, Post};
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-    /// let engine = Engine::builder().store_url("memory://").build()?;
+    /// let config = AdsConfig { min_audience_size: 2, ..AdsConfig::default() };
+    /// let engine = Engine::builder().store_url("memory://").ads_config(config).build()?;
     /// engine.record_like("ana", Post::new("p1").with_interests(["surfboard", "wave"])).await?;
     /// engine.record_like("ben", Post::new("p2").with_interests(["cat"])).await?;
-    /// let who = engine.audience(AudienceQuery::interests(["surfboards"]), 10).await?;
-    /// assert_eq!(who.len(), 1);
-    /// assert_eq!(who[0].user.as_str(), "ana");
+    /// let surfers = AudienceQuery::interests(["surfboards"]);
+    /// // One surfer: too few to hand out.
+    /// assert!(matches!(engine.audience(surfers.clone(), 10).await, Err(Error::Privacy(_))));
+    /// engine.record_like("cleo", Post::new("p3").with_interests(["surfboard"])).await?;
+    /// let who = engine.audience(surfers, 10).await?;
+    /// assert_eq!(who.len(), 2);
     /// # Ok::<(), sociallens::Error>(()) }).unwrap();
     /// ```
     pub async fn audience(
+        &self,
+        query: AudienceQuery,
+        limit: usize,
+    ) -> Result<Vec<AudienceMember>> {
+        let (members, total) = self.audience_scored(&query, limit).await?;
+        self.check_audience_size(total)?;
+        Ok(members)
+    }
+
+    /// [`audience`](Self::audience) WITHOUT the privacy minimum: every member, however few.
+    /// For the platform's own trusted jobs only (for example precomputing audiences into its
+    /// own stores), never for anything an advertiser or another user can read. The loud
+    /// name is on purpose: grep for it in review.
+    pub async fn audience_bypassing_privacy_minimum(
         &self,
         query: AudienceQuery,
         limit: usize,
@@ -554,13 +578,19 @@ impl Engine {
     /// refused with [`Error::Privacy`], so that no small group can be singled out.
     pub async fn audience_size(&self, query: AudienceQuery) -> Result<usize> {
         let (_, total) = self.audience_scored(&query, 0).await?;
+        self.check_audience_size(total)?;
+        Ok(total)
+    }
+
+    fn check_audience_size(&self, total: usize) -> Result<()> {
         let min = self.inner.ads_config.min_audience_size;
         if total < min {
             return Err(Error::Privacy(format!(
-                "audience has fewer than {min} users; sizes below the minimum are not reported"
+                "audience has fewer than {min} users; audiences below the minimum are neither \
+                 listed nor counted"
             )));
         }
-        Ok(total)
+        Ok(())
     }
 
     async fn ad_event(
@@ -666,7 +696,7 @@ impl Engine {
         let category = normalize_category(category)?;
         self.inner
             .store
-            .set_opt_out(&user, &category, opted_out)
+            .set_opt_out(&user, &category, opted_out, self.now())
             .await
     }
 

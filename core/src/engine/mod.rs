@@ -10,7 +10,10 @@ use crate::caption::{image_sha256, Captioner};
 use crate::domain::{Event, EventKind, Interest, InterestProfile, Post, TermDelta};
 use crate::error::{Error, Result};
 use crate::ids::{EventId, PostId, UserId};
-use crate::interests::{normalize_terms, InterestExtractor, NounExtractor};
+use crate::interests::{
+    normalize_extracted, normalize_terms, InterestExtractor, NounExtractor, INLINE_EXTRACT_BYTES,
+    MAX_CAPTION_BYTES, MAX_INTERESTS_PER_POST,
+};
 use crate::profile::{self, Decay, SignalWeights};
 use crate::recommend::{
     ground, product_ideas, rank, CachingLlm, CatalogItem, Embedder, Llm, Recommendation, Semantic,
@@ -25,6 +28,15 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Mutex, OnceCell};
+
+/// The largest signal weight [`EngineBuilder::build`] accepts.
+pub const MAX_SIGNAL_WEIGHT: f64 = 1e6;
+
+/// The longest LLM cache TTL [`EngineBuilder::build`] accepts: 100 years.
+pub const MAX_LLM_CACHE_TTL: Duration = Duration::from_secs(100 * 365 * 86_400);
+
+/// Most LLM product ideas one [`Engine::recommend_products`] call asks for.
+const MAX_LLM_IDEAS: usize = 50;
 
 /// Optional details of an event: its id (for idempotent retries) and its time (for backfills).
 ///
@@ -78,11 +90,15 @@ struct Inner {
     extractor: Option<Arc<dyn InterestExtractor>>,
     embedder: Option<Arc<dyn Embedder>>,
     llm: Option<Arc<dyn Llm>>,
+    /// How long LLM answers stay cached (zero: not cached), each under its user.
+    llm_cache_ttl: Duration,
     /// Embeddings by model and text hash, in front of the store's cache.
     vectors: std::sync::Mutex<HashMap<String, Arc<Vec<f32>>>>,
     weights: SignalWeights,
     decay: Decay,
     clock: Arc<dyn Clock>,
+    /// How far past the clock an event's time may lie.
+    max_clock_skew: Duration,
     /// Captions being computed, by image hash: concurrent likes of one new image share one
     /// model call.
     inflight: Mutex<HashMap<String, Arc<OnceCell<String>>>>,
@@ -155,9 +171,13 @@ pub struct EngineBuilder {
     decay: Option<Decay>,
     ads_config: Option<AdsConfig>,
     clock: Option<Arc<dyn Clock>>,
+    max_clock_skew: Option<Duration>,
 }
 
 impl EngineBuilder {
+    /// How far past the engine's clock an event's time may lie by default: one day.
+    pub const DEFAULT_MAX_CLOCK_SKEW: Duration = Duration::from_secs(24 * 3600);
+
     /// The store to use.
     pub fn store(mut self, store: impl Store + 'static) -> Self {
         self.store = Some(Arc::new(store));
@@ -263,9 +283,58 @@ impl EngineBuilder {
         self
     }
 
+    /// How far past the engine's clock an event's time ([`EventOptions::at`]) may lie
+    /// (default [`DEFAULT_MAX_CLOCK_SKEW`](Self::DEFAULT_MAX_CLOCK_SKEW), one day), for
+    /// callers whose clocks run a little ahead. Times before 1970 or later than now plus
+    /// this are rejected with [`Error::InvalidInput`]; backfills of the past are always
+    /// allowed. A time far ahead would hold its interests undecayed until the clock caught
+    /// up, and shrink every real signal before then to almost nothing.
+    ///
+    /// ```
+    /// use sociallens::{Engine, EventOptions, Post};
+    /// use std::time::Duration;
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let engine = Engine::builder()
+    ///     .store_url("memory://")
+    ///     .max_clock_skew(Duration::from_secs(60))
+    ///     .build()?;
+    /// let soon = engine.now().plus(Duration::from_secs(30));
+    /// let later = engine.now().plus(Duration::from_secs(3600));
+    /// let post = || Post::new("p1").with_interests(["surf"]);
+    /// assert!(engine.record_like_with("u1", post(), EventOptions::default().at(later)).await.is_err());
+    /// engine.record_like_with("u1", post(), EventOptions::default().at(soon)).await?;
+    /// # Ok::<(), sociallens::Error>(()) }).unwrap();
+    /// ```
+    pub fn max_clock_skew(mut self, skew: Duration) -> Self {
+        self.max_clock_skew = Some(skew);
+        self
+    }
+
     /// Checks the configuration and builds the engine.
     pub fn build(self) -> Result<Engine> {
         self.weights.validate()?;
+        for (name, w) in [
+            ("like", self.weights.like),
+            ("upload", self.weights.upload),
+            ("click", self.weights.click),
+            ("impression", self.weights.impression),
+        ] {
+            // Weights add up in stored sums for years: a huge one overflows them to infinity.
+            if w > MAX_SIGNAL_WEIGHT {
+                return Err(Error::invalid(format!(
+                    "{name} weight must be at most {MAX_SIGNAL_WEIGHT}, got {w}"
+                )));
+            }
+        }
+        if let Some(ttl) = self.llm_cache_ttl {
+            if ttl > MAX_LLM_CACHE_TTL {
+                return Err(Error::invalid(format!(
+                    "llm_cache_ttl must be at most {} s (100 years), got {} s",
+                    MAX_LLM_CACHE_TTL.as_secs(),
+                    ttl.as_secs_f64()
+                )));
+            }
+        }
         let ads_config = self.ads_config.unwrap_or_default();
         ads_config.validate()?;
         let store = match (self.store, self.store_url) {
@@ -283,18 +352,11 @@ impl EngineBuilder {
                 ))
             }
         };
-        let ttl = self.llm_cache_ttl.unwrap_or(Duration::from_secs(24 * 3600));
-        let llm = self.llm.map(|l| -> Arc<dyn Llm> {
-            if ttl.is_zero() {
-                l
-            } else {
-                Arc::new(CachingLlm::new(l, store.clone(), ttl))
-            }
-        });
         Ok(Engine {
             inner: Arc::new(Inner {
                 embedder: self.embedder,
-                llm,
+                llm: self.llm,
+                llm_cache_ttl: self.llm_cache_ttl.unwrap_or(Duration::from_secs(24 * 3600)),
                 vectors: std::sync::Mutex::new(HashMap::new()),
                 store,
                 captioner: self.captioner,
@@ -306,6 +368,9 @@ impl EngineBuilder {
                 weights: self.weights,
                 decay: self.decay.unwrap_or_default(),
                 clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+                max_clock_skew: self
+                    .max_clock_skew
+                    .unwrap_or(EngineBuilder::DEFAULT_MAX_CLOCK_SKEW),
                 inflight: Mutex::new(HashMap::new()),
                 ads_config,
                 ads: ads::AdsState::default(),
@@ -508,6 +573,16 @@ impl Engine {
             return Ok(Vec::new());
         }
         let items = self.products().await?;
+        // No more than exist: the catalog's items plus the ideas an LLM is asked for.
+        let ideas_k = if self.inner.llm.is_some() {
+            k.min(MAX_LLM_IDEAS)
+        } else {
+            0
+        };
+        let k = k.min(items.len().saturating_add(ideas_k));
+        if k == 0 {
+            return Ok(Vec::new());
+        }
         let item_vectors = match self.inner.embedder {
             Some(_) => Some(
                 self.vectors_for(
@@ -535,8 +610,23 @@ impl Engine {
         let Some(llm) = &self.inner.llm else {
             return Ok(ranked);
         };
+        // The prompt carries the user's interests and captions: its answer is cached under
+        // the user, so that forget_user removes it.
+        let cached;
+        let llm: &dyn Llm = if self.inner.llm_cache_ttl.is_zero() {
+            llm.as_ref()
+        } else {
+            cached = CachingLlm::new(
+                llm.clone(),
+                self.inner.store.clone(),
+                self.inner.llm_cache_ttl,
+            )
+            .clock(self.inner.clock.clone())
+            .for_user(&UserId::new(user)?);
+            &cached
+        };
         let captions = self.recent_captions(user, 5).await?;
-        let ideas = product_ideas(llm.as_ref(), &interests, &captions, k).await?;
+        let ideas = product_ideas(llm, &interests, &captions, ideas_k).await?;
         let idea_vectors = match (&self.inner.embedder, &item_vectors) {
             (Some(e), Some(_)) => {
                 let texts: Vec<String> = ideas
@@ -642,7 +732,7 @@ impl Engine {
             for (&i, v) in missing.iter().zip(vectors) {
                 self.inner
                     .store
-                    .cache_put(&keys[i], &serde_json::to_string(&v)?, forever)
+                    .cache_put(&keys[i], &serde_json::to_string(&v)?, now, forever)
                     .await?;
                 out[i] = Some(Arc::new(v));
             }
@@ -663,6 +753,22 @@ impl Engine {
         deltas: Vec<TermDelta>,
         opts: &EventOptions,
     ) -> Result<Event> {
+        let now = self.now();
+        let at = opts.at.unwrap_or(now);
+        // From the epoch to now plus the skew, and never past what a calendar can show (a
+        // clock set beyond year 9999 must not store events no report can place).
+        let latest = now.plus(self.inner.max_clock_skew).min(Timestamp::MAX);
+        if at < Timestamp::EPOCH || at > latest {
+            return Err(Error::invalid(format!(
+                "event time {} is outside the allowed range {}..={} (from the epoch to the \
+                 engine's clock, {}, plus the allowed clock skew of {} s)",
+                at.to_rfc3339(),
+                Timestamp::EPOCH.to_rfc3339(),
+                latest.to_rfc3339(),
+                now.to_rfc3339(),
+                self.inner.max_clock_skew.as_secs_f64(),
+            )));
+        }
         Ok(Event {
             id: match &opts.id {
                 Some(id) => EventId::new(id.clone())?,
@@ -672,7 +778,7 @@ impl Engine {
             kind,
             post,
             item: None,
-            at: opts.at.unwrap_or_else(|| self.now()),
+            at,
             deltas,
         })
     }
@@ -687,8 +793,23 @@ impl Engine {
         let user = UserId::new(user)?;
         let post_id = PostId::new(post.id.clone())?;
         let author = post.author.clone().map(UserId::new).transpose()?;
+        if let Some(given) = &post.interests {
+            // Counted before normalising, so an oversized list costs nothing to refuse.
+            if given.len() > MAX_INTERESTS_PER_POST {
+                return Err(Error::invalid(format!(
+                    "post {post_id} has {} interests; at most {MAX_INTERESTS_PER_POST} are allowed",
+                    given.len()
+                )));
+            }
+        }
         let given_interests = post.interests.as_ref().map(normalize_terms).transpose()?;
         if let Some(caption) = &post.caption {
+            if caption.len() > MAX_CAPTION_BYTES {
+                return Err(Error::invalid(format!(
+                    "post {post_id} has a caption of {} bytes; at most {MAX_CAPTION_BYTES} are allowed",
+                    caption.len()
+                )));
+            }
             if caption.trim().is_empty() {
                 return Err(Error::invalid(format!(
                     "post {post_id} has an empty caption"
@@ -733,7 +854,7 @@ impl Engine {
             Some(i) => i,
             None => match stored.as_ref().and_then(|p| p.interests.clone()) {
                 Some(i) if post.caption.is_none() => i,
-                _ => self.extract(&post_id, caption.as_deref())?,
+                _ => self.extract(&post_id, caption.as_deref()).await?,
             },
         };
 
@@ -775,7 +896,7 @@ impl Engine {
         })
     }
 
-    fn extract(&self, post: &PostId, caption: Option<&str>) -> Result<Vec<String>> {
+    async fn extract(&self, post: &PostId, caption: Option<&str>) -> Result<Vec<String>> {
         let Some(caption) = caption else {
             return Err(Error::invalid(format!(
                 "post {post} has no interests, caption or image, and the store does not know it"
@@ -787,7 +908,15 @@ impl Engine {
                  pass the interests with the post, or configure an extractor"
             )));
         };
-        normalize_terms(extractor.extract(caption)?)
+        // Long captions are tagged on the blocking pool so that they do not hold up the
+        // other tasks of this async worker.
+        let terms = if caption.len() > INLINE_EXTRACT_BYTES {
+            let (extractor, caption) = (extractor.clone(), caption.to_string());
+            tokio::task::spawn_blocking(move || extractor.extract(&caption)).await??
+        } else {
+            extractor.extract(caption)?
+        };
+        Ok(normalize_extracted(terms, MAX_INTERESTS_PER_POST))
     }
 
     /// The caption of an image: from the store's cache, or from the captioner (once per image,
@@ -838,7 +967,89 @@ impl Engine {
     }
 }
 
-/// Half-lives are usually given in days.
+/// `n` days as a [`Duration`], for constants in code (half-lives are usually given in days).
+///
+/// Never panics: NaN and negative counts give zero, counts too long for a `Duration` give
+/// [`Duration::MAX`]. Numbers that come from callers go through [`try_days`] instead, which
+/// rejects them.
+///
+/// ```
+/// use sociallens::days;
+/// assert_eq!(days(1.5).as_secs(), 129_600);
+/// assert_eq!(days(f64::NAN), std::time::Duration::ZERO);
+/// ```
 pub fn days(n: f64) -> Duration {
-    Duration::from_secs_f64(n * 86_400.0)
+    try_days("days", n).unwrap_or(if n > 0.0 {
+        Duration::MAX
+    } else {
+        Duration::ZERO
+    })
+}
+
+/// `n` days as a [`Duration`], checked: [`Error::InvalidInput`] (naming `what`) for NaN,
+/// ±infinity, negative counts and counts too long for a `Duration` (about 2.1e14 days).
+///
+/// ```
+/// use sociallens::try_days;
+/// assert_eq!(try_days("half-life", 2.0)?.as_secs(), 172_800);
+/// assert!(try_days("half-life", 1e300).is_err());
+/// assert!(try_days("half-life", -1.0).is_err());
+/// # Ok::<(), sociallens::Error>(())
+/// ```
+pub fn try_days(what: &str, n: f64) -> Result<Duration> {
+    duration_from_secs(what, n * 86_400.0)
+        .map_err(|_| Error::invalid(format!("{what} must be a number of days >= 0, got {n}")))
+}
+
+/// (Possibly fractional) seconds as a [`Duration`], checked: [`Error::InvalidInput`]
+/// (naming `what`) for NaN, ±infinity, negative numbers and numbers too large for a
+/// `Duration` (about 1.8e19 s), where [`Duration::from_secs_f64`] would panic.
+///
+/// ```
+/// use sociallens::duration_from_secs;
+/// assert_eq!(duration_from_secs("timeout", 1.5)?.as_millis(), 1_500);
+/// assert!(duration_from_secs("timeout", f64::NAN).is_err());
+/// assert!(duration_from_secs("timeout", f64::INFINITY).is_err());
+/// # Ok::<(), sociallens::Error>(())
+/// ```
+pub fn duration_from_secs(what: &str, secs: f64) -> Result<Duration> {
+    if secs.is_nan() || secs < 0.0 {
+        return Err(Error::invalid(format!(
+            "{what} must be a finite number of seconds >= 0, got {secs}"
+        )));
+    }
+    Duration::try_from_secs_f64(secs).map_err(|_| {
+        Error::invalid(format!(
+            "{what} must be a finite number of seconds >= 0 and at most {}, got {secs}",
+            u64::MAX
+        ))
+    })
+}
+
+/// The decay for a half-life in days, as the bindings take it: `f64::INFINITY` never
+/// decays; a finite number of days above zero is a half-life; anything else (NaN, zero,
+/// negative, −infinity, too long for a `Duration`) is [`Error::InvalidInput`].
+///
+/// ```
+/// use sociallens::{half_life_days, Decay};
+/// assert_eq!(half_life_days(f64::INFINITY)?, Decay::none());
+/// assert!(half_life_days(30.0)?.half_life_duration().is_some());
+/// assert!(half_life_days(1e300).is_err());
+/// assert!(half_life_days(0.0).is_err());
+/// # Ok::<(), sociallens::Error>(())
+/// ```
+pub fn half_life_days(days: f64) -> Result<Decay> {
+    if days == f64::INFINITY {
+        return Ok(Decay::none());
+    }
+    let bad = || {
+        Error::invalid(format!(
+            "the half-life must be a number of days > 0 and at most 2.1e14 (or infinite for no decay), got {days}"
+        ))
+    };
+    if days.is_nan() || days <= 0.0 {
+        return Err(bad());
+    }
+    let d = try_days("the half-life", days).map_err(|_| bad())?;
+    Decay::half_life(d).map_err(|_| bad())
 }

@@ -1,10 +1,9 @@
 //! Noun extraction: the prototype's TextBlob behaviour as a mode, and a better default.
 
-use super::fasthash::FxHashSet;
 use super::tagger::PerceptronTagger;
 use super::tokenize::{sentences, word_tokenize};
 use super::wordnet::WordNet;
-use super::InterestExtractor;
+use super::{work, InterestExtractor};
 use crate::error::Result;
 use std::collections::HashSet;
 use std::sync::{Arc, OnceLock};
@@ -469,6 +468,7 @@ impl NounExtractor {
         for (s, e) in sentences(text) {
             let tokens = word_tokenize(&text[s..e]);
             let words: Vec<&str> = tokens.iter().map(|t| t.text.as_str()).collect();
+            work::add(words.iter().map(|w| w.len() + 1).sum());
             let tags = self.tagger.tag(&words);
             for (t, tag) in tokens.into_iter().zip(tags) {
                 if !is_punct_tag(tag) {
@@ -632,8 +632,11 @@ impl NounExtractor {
         };
         let lower = |i: usize| if accented { &lower[i] } else { &folded[i] };
         self.correct_tags(&mut words, &folded);
+        work::add(words.len());
         let mut out: Vec<Noun> = Vec::new();
-        let mut seen: FxHashSet<String> = FxHashSet::default();
+        // The standard hasher: these terms come from the caller's text, and a fixed hash
+        // would let crafted words collide.
+        let mut seen: HashSet<String> = HashSet::new();
         let mut i = 0;
         while i < words.len() {
             let (end, term) = match self.compound_at(&words, &folded, i) {
@@ -792,5 +795,55 @@ impl NounExtractor {
 impl InterestExtractor for NounExtractor {
     fn extract(&self, caption: &str) -> Result<Vec<String>> {
         Ok(self.terms(caption))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `unit` repeated to about `bytes` bytes.
+    fn fill(unit: &str, bytes: usize) -> String {
+        unit.repeat(bytes.div_ceil(unit.len()))
+    }
+
+    /// Texts of one shape at 128 KiB and 1 MiB: shapes that stress each pass of the
+    /// extractor (sentence splitting, the tokenizer's rules and alignment, tagging).
+    fn shapes(bytes: usize) -> Vec<(&'static str, String)> {
+        let half = bytes / 2;
+        vec![
+            (
+                "plain prose",
+                fill("a dog catching a frisbee in a park ", bytes),
+            ),
+            ("many sentences", fill("A man, riding a wave. ", bytes)),
+            ("one long sentence", fill("a dog, a cat; the bird ", bytes)),
+            ("spaces then quotes", " ".repeat(half) + &"\"".repeat(half)),
+            ("one long word", "a".repeat(bytes)),
+            ("dots without spaces", fill("a.", bytes)),
+            ("apostrophes", fill("'x o'clock ", bytes)),
+            ("numbers that continue", fill("1. a ", bytes)),
+            ("accents", fill("un café près du pont ", bytes)),
+        ]
+    }
+
+    #[test]
+    fn extraction_of_a_megabyte_is_linear() {
+        let ex = NounExtractor::default();
+        let (small, large) = (shapes(128 * 1024), shapes(1024 * 1024));
+        for ((name, s), (_, l)) in small.iter().zip(&large) {
+            work::take();
+            let few = ex.extract(s).len();
+            let w1 = work::take();
+            let many = ex.extract(l).len();
+            let w8 = work::take();
+            assert!(w1 >= s.len() as u64, "{name}: the counter counts ({w1})");
+            // 8x the text, about 8x the work; a pass that rescans would do about 64x.
+            assert!(
+                w8 <= 10 * w1,
+                "{name}: 8x the text took {w8} units against {w1}"
+            );
+            assert!(many >= few, "{name}");
+        }
     }
 }

@@ -4,6 +4,7 @@
 //! Plain caption text (letters, digits, spaces) takes a fast path that gives the same
 //! tokens without running the regular expressions; anything else runs the rule list.
 
+use super::work;
 use fancy_regex::Regex;
 use std::sync::OnceLock;
 
@@ -27,7 +28,14 @@ struct Rules {
 }
 
 fn re(p: &str) -> Regex {
-    Regex::new(p).expect("tokenizer rule compiles")
+    // fancy-regex counts every start position it tries as a backtrack, and its default
+    // limit (a million) made `replace_all` panic on a long stretch of text without a match.
+    // No rule here nests quantifiers, so the work per start position is bounded and a
+    // search stays linear without the limit.
+    fancy_regex::RegexBuilder::new(p)
+        .backtrack_limit(usize::MAX)
+        .build()
+        .expect("tokenizer rule compiles")
 }
 
 fn rules() -> &'static Rules {
@@ -84,6 +92,7 @@ pub(crate) fn is_py_space(c: char) -> bool {
 }
 
 fn replace_all(text: String, rule: &(Regex, &str)) -> String {
+    work::add(text.len());
     match rule.0.replace_all(&text, rule.1) {
         std::borrow::Cow::Borrowed(_) => text,
         std::borrow::Cow::Owned(s) => s,
@@ -125,6 +134,7 @@ fn is_plain(text: &str) -> bool {
 /// assert_eq!(words, ["a", "man", "'s", "dog", "(", "sitting", ")", "on", "a", "bench", "."]);
 /// ```
 pub fn word_tokenize(text: &str) -> Vec<Token> {
+    work::add(text.len());
     if is_plain(text) {
         let mut out = Vec::new();
         for (start, word) in split_py_whitespace(text) {
@@ -200,10 +210,15 @@ fn align(original: &str, tokens: impl Iterator<Item = String>) -> Vec<Token> {
             let from = original[cursor..]
                 .find(|c| !is_py_space(c))
                 .map_or(original.len(), |i| cursor + i);
+            work::add(from - cursor);
+            // The skipped whitespace holds no token: step over it for good, or every token
+            // not found after a long run of spaces would scan the run again.
+            cursor = from;
             let mut to = (from + text.len() + SLACK).min(original.len());
             while !original.is_char_boundary(to) {
                 to += 1;
             }
+            work::add(to - from);
             let span = original[from..to].find(&text).map(|i| {
                 let start = from + i;
                 cursor = start + text.len();
@@ -234,6 +249,7 @@ pub fn sentences(text: &str) -> Vec<(usize, usize)> {
                 .find(|c| !is_py_space(c))
                 .map(|k| j + k)
                 .unwrap_or(bytes.len());
+            work::add(ws_end - i);
             let followed_by_space = ws_end > j && ws_end < bytes.len();
             if followed_by_space && !keeps_sentence(text, start, i, ws_end) {
                 out.push((start, j));
@@ -244,6 +260,7 @@ pub fn sentences(text: &str) -> Vec<(usize, usize)> {
         }
         i += 1;
     }
+    work::add(bytes.len());
     if text[start..].chars().any(|c| !is_py_space(c)) || out.is_empty() {
         out.push((start, bytes.len()));
     }
@@ -262,6 +279,7 @@ fn keeps_sentence(text: &str, sent_start: usize, at: usize, next: usize) -> bool
             .rfind(is_py_space)
             .map(|k| sent_start + k + 1)
             .unwrap_or(sent_start);
+        work::add(at - word_start);
         let word = &text[word_start..at];
         let next_lower = text[next..].chars().next().is_some_and(char::is_lowercase);
         let initial = word.chars().count() == 1 && word.chars().all(char::is_alphabetic);

@@ -3,6 +3,7 @@
 
 use super::llm::{ChatRequest, ChatResponse, FinishReason, Llm, Role};
 use crate::error::{Error, Result};
+use crate::redact::redact_url;
 use async_trait::async_trait;
 use rand::Rng;
 use serde_json::{json, Value};
@@ -139,14 +140,6 @@ impl fmt::Debug for OpenAiCompatible {
     }
 }
 
-/// Scheme, host and path only: query strings may carry keys.
-fn redact_url(url: &str) -> String {
-    match url.split_once('?') {
-        Some((base, _)) => format!("{base}?…"),
-        None => url.to_string(),
-    }
-}
-
 impl OpenAiCompatible {
     /// A client for `base_url` (for example `https://api.openai.com/v1` or
     /// `http://127.0.0.1:11434/v1`); requests go to `{base_url}/chat/completions`.
@@ -220,22 +213,88 @@ impl OpenAiCompatible {
         self
     }
 
-    /// Longest wait for one request (default 60 s).
+    /// Longest wait for one request (default 60 s; at most [`MAX_TIMEOUT`](Self::MAX_TIMEOUT),
+    /// longer is taken as that).
     pub fn request_timeout(mut self, t: Duration) -> Self {
-        self.request_timeout = t;
+        self.request_timeout = t.min(Self::MAX_TIMEOUT);
         self
     }
 
-    /// Longest wait for a whole call, retries included (default 180 s).
+    /// Longest wait for a whole call, retries included (default 180 s; at most
+    /// [`MAX_TIMEOUT`](Self::MAX_TIMEOUT), longer is taken as that).
     pub fn deadline(mut self, t: Duration) -> Self {
-        self.deadline = t;
+        self.deadline = t.min(Self::MAX_TIMEOUT);
         self
     }
 
-    /// Retries after the first attempt (default 4).
+    /// Retries after the first attempt (default 4; at most
+    /// [`MAX_RETRIES`](Self::MAX_RETRIES), more is taken as that).
     pub fn max_retries(mut self, n: u32) -> Self {
-        self.max_retries = n;
+        self.max_retries = n.min(Self::MAX_RETRIES);
         self
+    }
+
+    /// The longest request timeout and deadline: one day.
+    pub const MAX_TIMEOUT: Duration = Duration::from_secs(86_400);
+
+    /// The most retries after the first attempt.
+    pub const MAX_RETRIES: u32 = 100;
+
+    /// Sets the timeouts (seconds), retries and budget from numbers a caller gave (what the
+    /// Python and Node bindings take), checking each: timeouts finite, above zero and at
+    /// most [`MAX_TIMEOUT`](Self::MAX_TIMEOUT); retries at most
+    /// [`MAX_RETRIES`](Self::MAX_RETRIES); a budget of at least one request per minute.
+    /// Anything else is [`Error::InvalidInput`]; `None` keeps the current setting.
+    ///
+    /// ```
+    /// use sociallens::recommend::OpenAiCompatible;
+    /// let c = OpenAiCompatible::new("http://127.0.0.1:11434/v1", "llama3.2")?;
+    /// let c = c.limits(Some(30.0), Some(90.0), Some(2), Some(60))?;
+    /// assert!(format!("{c:?}").contains("max_retries: 2"));
+    /// let c = OpenAiCompatible::new("http://127.0.0.1:11434/v1", "llama3.2")?;
+    /// assert!(c.limits(Some(f64::NAN), None, None, None).is_err());
+    /// # Ok::<(), sociallens::Error>(())
+    /// ```
+    pub fn limits(
+        mut self,
+        request_timeout_secs: Option<f64>,
+        deadline_secs: Option<f64>,
+        max_retries: Option<u64>,
+        requests_per_minute: Option<u64>,
+    ) -> Result<Self> {
+        let timeout = |what: &str, secs: f64| -> Result<Duration> {
+            let max = Self::MAX_TIMEOUT.as_secs_f64();
+            if !(secs > 0.0 && secs <= max) {
+                return Err(Error::invalid(format!(
+                    "{what} must be above 0 and at most {max} seconds, got {secs}"
+                )));
+            }
+            crate::duration_from_secs(what, secs)
+        };
+        if let Some(s) = request_timeout_secs {
+            self.request_timeout = timeout("request_timeout", s)?;
+        }
+        if let Some(s) = deadline_secs {
+            self.deadline = timeout("deadline", s)?;
+        }
+        if let Some(n) = max_retries {
+            if n > u64::from(Self::MAX_RETRIES) {
+                return Err(Error::invalid(format!(
+                    "max_retries must be at most {}, got {n}",
+                    Self::MAX_RETRIES
+                )));
+            }
+            self.max_retries = n as u32;
+        }
+        if let Some(n) = requests_per_minute {
+            if n == 0 {
+                return Err(Error::invalid(
+                    "requests_per_minute must be at least 1 (leave it out for no budget)",
+                ));
+            }
+            self = self.requests_per_minute(usize::try_from(n).unwrap_or(usize::MAX));
+        }
+        Ok(self)
     }
 
     /// First backoff and its cap (defaults 0.5 s and 8 s); each retry doubles the window and
@@ -505,7 +564,11 @@ impl Llm for OpenAiCompatible {
 
     async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse> {
         let body = self.body(request);
-        let deadline = Instant::now() + self.deadline;
+        let now = Instant::now();
+        // The deadline is at most a day (see MAX_TIMEOUT); checked all the same.
+        let deadline = now
+            .checked_add(self.deadline)
+            .unwrap_or_else(|| now + Self::MAX_TIMEOUT);
         let url = redact_url(&self.url);
         let mut attempt = 0u32;
         loop {
@@ -585,12 +648,17 @@ mod tests {
 
     #[test]
     fn urls_are_redacted() {
-        assert_eq!(redact_url("https://x/y?key=abc"), "https://x/y?…");
         let llm =
             OpenAiCompatible::azure("https://n.openai.azure.com/", "gpt", "2024-06-01", "K3Y")
                 .unwrap();
         let dbg = format!("{llm:?}");
         assert!(!dbg.contains("K3Y") && !dbg.contains("2024-06-01"), "{dbg}");
+        let llm = OpenAiCompatible::new("https://me:s3cret@llm.example/v1", "m").unwrap();
+        let dbg = format!("{llm:?}");
+        assert!(
+            !dbg.contains("s3cret") && dbg.contains("llm.example"),
+            "{dbg}"
+        );
         assert!(OpenAiCompatible::new("ftp://x", "m").is_err());
         assert!(OpenAiCompatible::new("http://x", " ").is_err());
     }

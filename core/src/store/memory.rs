@@ -1,8 +1,8 @@
 //! An in-process store: for tests, simulations and short-lived jobs. Nothing survives the process.
 
 use super::{
-    apply_event, merge_post, CachedCaption, CatalogRecord, EventTxn, ForgetReport, ItemCount,
-    ItemKind, PostRecord, Recorded, Store,
+    apply_event, merge_post, user_cache_prefix, CachedCaption, CatalogRecord, EventTxn,
+    ForgetReport, ItemCount, ItemKind, PostRecord, Recorded, Store,
 };
 use crate::domain::{Event, EventKind};
 use crate::error::Result;
@@ -279,7 +279,15 @@ impl Store for MemoryStore {
         }
     }
 
-    async fn cache_put(&self, key: &str, value: &str, expires_at: Timestamp) -> Result<()> {
+    async fn cache_put(
+        &self,
+        key: &str,
+        value: &str,
+        _now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<()> {
+        // Expired entries go when read (cache_get): a purge per put would make bulk puts
+        // quadratic.
         self.lock()
             .cache
             .insert(key.to_string(), (value.to_string(), expires_at));
@@ -317,6 +325,10 @@ impl Store for MemoryStore {
         let before = t.opt_outs.len();
         t.opt_outs.retain(|(u, _), _| u != user);
         report.opt_outs = (before - t.opt_outs.len()) as u64;
+        let prefix = user_cache_prefix(user);
+        let before = t.cache.len();
+        t.cache.retain(|k, _| !k.starts_with(&prefix));
+        report.cached_answers = (before - t.cache.len()) as u64;
         for hash in authored.iter().filter_map(|p| p.image_sha256.as_ref()) {
             let shared = t
                 .posts
@@ -391,11 +403,17 @@ impl Store for MemoryStore {
             .collect())
     }
 
-    async fn set_opt_out(&self, user: &UserId, category: &str, opted_out: bool) -> Result<()> {
+    async fn set_opt_out(
+        &self,
+        user: &UserId,
+        category: &str,
+        opted_out: bool,
+        at: Timestamp,
+    ) -> Result<()> {
         let mut t = self.lock();
         let key = (user.clone(), category.to_string());
         if opted_out {
-            t.opt_outs.entry(key).or_insert_with(Timestamp::now);
+            t.opt_outs.entry(key).or_insert(at);
         } else {
             t.opt_outs.remove(&key);
         }
@@ -418,5 +436,20 @@ impl Store for MemoryStore {
             .filter(|(_, c)| c == category)
             .map(|(u, _)| u.clone())
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn opt_outs_are_dated_by_the_callers_clock() {
+        let store = MemoryStore::new();
+        let at = Timestamp::from_millis(1_000_000_000_000);
+        let user = UserId::new("ana").unwrap();
+        store.set_opt_out(&user, "surf", true, at).await.unwrap();
+        let t = store.lock();
+        assert_eq!(t.opt_outs.get(&(user, "surf".to_string())), Some(&at));
     }
 }

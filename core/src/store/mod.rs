@@ -136,6 +136,9 @@ pub struct ForgetReport {
     pub captions: u64,
     /// Ad category opt-outs.
     pub opt_outs: u64,
+    /// Cached responses built from the user's data (LLM answers), the entries filed under
+    /// [`user_cache_prefix`].
+    pub cached_answers: u64,
 }
 
 impl ForgetReport {
@@ -147,6 +150,7 @@ impl ForgetReport {
             + self.posts
             + self.captions
             + self.opt_outs
+            + self.cached_answers
     }
 }
 
@@ -196,11 +200,20 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// A cached response (for example an LLM answer) by key, unless it expired before `now`.
     async fn cache_get(&self, key: &str, now: Timestamp) -> Result<Option<String>>;
 
-    /// Caches a response until `expires_at` (replacing any entry with the same key).
-    async fn cache_put(&self, key: &str, value: &str, expires_at: Timestamp) -> Result<()>;
+    /// Caches a response until `expires_at` (replacing any entry with the same key). `now` is
+    /// the caller's clock (the engine's, which may be a [`ManualClock`](crate::ManualClock)):
+    /// a backend may drop entries that expired before it, never by its own clock.
+    async fn cache_put(
+        &self,
+        key: &str,
+        value: &str,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<()>;
 
     /// Erases every record about the user: interests, events, likes, authored posts, the
-    /// cached captions of their images that no other post shares, and their opt-outs.
+    /// cached captions of their images that no other post shares, their opt-outs, and the
+    /// cached responses whose key starts with [`user_cache_prefix`] of the user.
     async fn forget_user(&self, user: &UserId) -> Result<ForgetReport>;
 
     /// Up to `limit` users with interests, in id order, starting after `after`, each with
@@ -222,14 +235,37 @@ pub trait Store: Send + Sync + fmt::Debug {
         since: Timestamp,
     ) -> Result<Vec<ItemCount>>;
 
-    /// Records (or, with `opted_out == false`, withdraws) a user's opt-out from a category.
-    async fn set_opt_out(&self, user: &UserId, category: &str, opted_out: bool) -> Result<()>;
+    /// Records (or, with `opted_out == false`, withdraws) a user's opt-out from a category,
+    /// as of `at` (the engine's clock).
+    async fn set_opt_out(
+        &self,
+        user: &UserId,
+        category: &str,
+        opted_out: bool,
+        at: Timestamp,
+    ) -> Result<()>;
 
     /// The categories a user opted out of, sorted.
     async fn opt_outs(&self, user: &UserId) -> Result<Vec<String>>;
 
     /// Every user who opted out of a category.
     async fn opted_out_users(&self, category: &str) -> Result<Vec<UserId>>;
+}
+
+/// The prefix of every cache key that holds data of `user` (an LLM answer to a prompt built
+/// from their interests and captions): [`Store::forget_user`] removes those entries. The
+/// user id itself is hashed, so cache keys never carry it.
+///
+/// ```
+/// use sociallens::{store::user_cache_prefix, UserId};
+/// let p = user_cache_prefix(&UserId::new("ana")?);
+/// assert!(p.starts_with("u:") && p.ends_with(':') && !p.contains("ana"));
+/// # Ok::<(), sociallens::Error>(())
+/// ```
+pub fn user_cache_prefix(user: &UserId) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(user.as_str().as_bytes());
+    format!("u:{}:", hex::encode(&digest[..16]))
 }
 
 /// How often a user did something to one item (see [`Store::user_item_counts`]).
@@ -254,6 +290,9 @@ pub struct ItemCount {
 /// assert_eq!(store.backend(), "sqlite");
 /// assert_eq!(sociallens::open_store("memory://")?.backend(), "memory");
 /// assert!(sociallens::open_store("postgres://x").is_err());
+/// // Credentials in a URL never reach the error (or logs).
+/// let err = sociallens::open_store("postgres://me:s3cret@db/x").unwrap_err();
+/// assert!(!err.to_string().contains("s3cret"));
 /// # Ok::<(), sociallens::Error>(()) }).unwrap();
 /// ```
 pub fn open_store(url: &str) -> Result<Arc<dyn Store>> {
@@ -274,7 +313,8 @@ pub fn open_store(url: &str) -> Result<Arc<dyn Store>> {
         ));
     }
     Err(Error::invalid(format!(
-        "unknown store URL {url:?}: expected memory:// or sqlite:///path"
+        "unknown store URL {:?}: expected memory:// or sqlite:///path",
+        crate::redact::redact_url(url)
     )))
 }
 

@@ -1,8 +1,8 @@
 //! The default backend: one embedded SQLite file in WAL mode.
 
 use super::{
-    apply_event, merge_post, CachedCaption, CatalogRecord, EventTxn, ForgetReport, ItemCount,
-    ItemKind, PostRecord, Recorded, Store,
+    apply_event, merge_post, user_cache_prefix, CachedCaption, CatalogRecord, EventTxn,
+    ForgetReport, ItemCount, ItemKind, PostRecord, Recorded, Store,
 };
 use crate::domain::{Event, EventKind, TermDelta};
 use crate::error::{Error, Result};
@@ -639,12 +639,18 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn cache_put(&self, key: &str, value: &str, expires_at: Timestamp) -> Result<()> {
+    async fn cache_put(
+        &self,
+        key: &str,
+        value: &str,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<()> {
         let (key, value) = (key.to_string(), value.to_string());
         self.write(move |tx| {
             // Expired entries go whenever something new comes in: the table stays small.
             tx.prepare_cached("DELETE FROM response_cache WHERE expires_at < ?1")?
-                .execute([Timestamp::now().as_millis()])?;
+                .execute([now.as_millis()])?;
             tx.prepare_cached(
                 "INSERT OR REPLACE INTO response_cache (key, value, expires_at) VALUES (?1, ?2, ?3)",
             )?
@@ -671,6 +677,13 @@ impl Store for SqliteStore {
                 .collect::<rusqlite::Result<_>>()?;
             r.posts = tx.execute("DELETE FROM posts WHERE author_id = ?1", [u])? as u64;
             r.opt_outs = tx.execute("DELETE FROM opt_outs WHERE user_id = ?1", [u])? as u64;
+            // Keys under the prefix sort between it and the prefix with its ':' bumped to ';'.
+            let prefix = user_cache_prefix(&user);
+            let end = format!("{};", &prefix[..prefix.len() - 1]);
+            r.cached_answers = tx.execute(
+                "DELETE FROM response_cache WHERE key >= ?1 AND key < ?2",
+                params![prefix, end],
+            )? as u64;
             for h in hashes {
                 r.captions += tx.execute(
                     "DELETE FROM caption_cache WHERE image_sha256 = ?1
@@ -776,18 +789,20 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn set_opt_out(&self, user: &UserId, category: &str, opted_out: bool) -> Result<()> {
+    async fn set_opt_out(
+        &self,
+        user: &UserId,
+        category: &str,
+        opted_out: bool,
+        at: Timestamp,
+    ) -> Result<()> {
         let (user, category) = (user.clone(), category.to_string());
         self.write(move |tx| {
             if opted_out {
                 tx.prepare_cached(
                     "INSERT OR IGNORE INTO opt_outs (user_id, category, at) VALUES (?1, ?2, ?3)",
                 )?
-                .execute(params![
-                    user.as_str(),
-                    category,
-                    Timestamp::now().as_millis()
-                ])?;
+                .execute(params![user.as_str(), category, at.as_millis()])?;
             } else {
                 tx.prepare_cached("DELETE FROM opt_outs WHERE user_id = ?1 AND category = ?2")?
                     .execute(params![user.as_str(), category])?;
@@ -828,5 +843,27 @@ impl Store for SqliteStore {
                 .collect()
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn opt_outs_are_dated_by_the_callers_clock() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let store = SqliteStore::open(&path).unwrap();
+        let at = Timestamp::from_millis(1_000_000_000_000);
+        let user = UserId::new("ana").unwrap();
+        store.set_opt_out(&user, "surf", true, at).await.unwrap();
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let stored: i64 = conn
+            .query_row("SELECT at FROM opt_outs WHERE user_id = 'ana'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(stored, at.as_millis());
     }
 }
