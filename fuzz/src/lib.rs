@@ -11,8 +11,11 @@ use sociallens::{Error, InterestExtractor, PostId, Timestamp, MAX_ID_BYTES};
 use std::collections::HashSet;
 use std::sync::OnceLock;
 
+/// One target's body: returns normally or panics on a broken invariant.
+pub type Target = fn(&[u8]);
+
 /// The targets by name, as `cargo fuzz run NAME` knows them.
-pub const TARGETS: [(&str, fn(&[u8])); 4] = [
+pub const TARGETS: [(&str, Target); 4] = [
     ("decode_preprocess", decode_preprocess),
     ("extract_nouns", extract_nouns),
     ("catalog_load", catalog_load),
@@ -91,14 +94,23 @@ pub fn extract_nouns(data: &[u8]) {
     let mut seen = HashSet::new();
     for n in &nouns {
         assert!(!n.term.is_empty(), "empty interest");
-        assert_eq!(n.term.trim(), n.term, "interest {:?} is not trimmed", n.term);
+        assert_eq!(
+            n.term.trim(),
+            n.term,
+            "interest {:?} is not trimmed",
+            n.term
+        );
         assert!(
             n.term.chars().any(char::is_alphabetic),
             "interest {:?} has no letter",
             n.term
         );
         assert!(seen.insert(n.term.as_str()), "interest {:?} twice", n.term);
-        assert!(!n.surface.is_empty(), "interest {:?} has no surface", n.term);
+        assert!(
+            !n.surface.is_empty(),
+            "interest {:?} has no surface",
+            n.term
+        );
         check_span(text, n.span, &n.surface);
     }
     let terms = interests.terms(text);
@@ -106,7 +118,10 @@ pub fn extract_nouns(data: &[u8]) {
         terms.iter().eq(nouns.iter().map(|n| &n.term)),
         "terms {terms:?} differ from extract"
     );
-    assert_eq!(InterestExtractor::extract(interests, text).ok(), Some(terms));
+    assert_eq!(
+        InterestExtractor::extract(interests, text).ok(),
+        Some(terms)
+    );
     check_tags(text, &interests.corrected_tags(text));
 
     let tags = textblob.pos_tags(text);
@@ -118,10 +133,10 @@ pub fn extract_nouns(data: &[u8]) {
         check_span(text, n.span, &n.surface);
     }
     // TextBlob mode: exactly the noun-tagged words, in order, repeats kept.
-    assert!(nouns
+    assert!(nouns.iter().map(|n| &n.term).eq(tags
         .iter()
-        .map(|n| &n.term)
-        .eq(tags.iter().filter(|t| t.tag.starts_with('N')).map(|t| &t.word)));
+        .filter(|t| t.tag.starts_with('N'))
+        .map(|t| &t.word)));
     assert!(textblob
         .terms(text)
         .iter()
@@ -189,7 +204,9 @@ fn check_ad(ad: Ad) {
     assert!(!ad.advertiser.trim().is_empty());
     assert!(!ad.title.trim().is_empty());
     check_category(&ad.category);
-    ad.excluded_categories.iter().for_each(|c| check_category(c));
+    ad.excluded_categories
+        .iter()
+        .for_each(|c| check_category(c));
     assert_eq!(
         normalize_terms(&ad.interests).ok().as_ref(),
         Some(&ad.interests),
