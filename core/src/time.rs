@@ -265,7 +265,7 @@ impl ManualClock {
 
     /// Moves the clock forward by `d`, stopping at [`LATEST`](Self::LATEST).
     pub fn advance(&self, d: Duration) {
-        let by = i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        let by = duration_millis(d);
         // Never wraps: the closure always returns Some.
         let _ = self
             .0
@@ -277,7 +277,7 @@ impl ManualClock {
     /// Moves the clock forward by `d`; a move past [`LATEST`](Self::LATEST) leaves it where
     /// it was and returns [`Error::InvalidInput`](crate::Error::InvalidInput).
     pub fn try_advance(&self, d: Duration) -> crate::Result<()> {
-        let by = i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        let by = duration_millis(d);
         let mut err = None;
         let _ = self
             .0
