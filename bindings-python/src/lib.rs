@@ -126,6 +126,8 @@ fn class_for(code: &str) -> &'static str {
         "NOT_FOUND" => "NotFoundError",
         "CONFIG" => "ConfigError",
         "STORAGE" => "StorageError",
+        // A storage service that stayed unreachable: a storage failure to Python callers.
+        "UNAVAILABLE" => "StorageError",
         "MODEL" => "ModelError",
         "UNSUPPORTED" => "UnsupportedError",
         "RATE_LIMITED" => "RateLimitError",

@@ -48,6 +48,11 @@ pub enum Error {
         #[source]
         source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
     },
+    /// The storage service could not be reached or kept refusing (throttling, timeouts, lost
+    /// connections) until the retry deadline passed; nothing was written by the failed
+    /// operation, and trying again later may succeed.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
     /// A model (captioner, extractor, embedder) failed.
     #[error("model: {0}")]
     Model(String),
@@ -93,6 +98,7 @@ impl Error {
             Error::NotFound { .. } => "NOT_FOUND",
             Error::Config(_) => "CONFIG",
             Error::Storage { .. } => "STORAGE",
+            Error::Unavailable(_) => "UNAVAILABLE",
             Error::Model(_) => "MODEL",
             Error::RateLimited { .. } => "RATE_LIMITED",
             Error::Http { .. } => "HTTP",

@@ -52,6 +52,8 @@ pub use store::{
     open_store, CachedCaption, CatalogRecord, EventStatus, ForgetReport, ItemCount, ItemKind,
     MemoryStore, PostRecord, Recorded, SqliteStore, Store,
 };
+#[cfg(feature = "dynamodb")]
+pub use store::{DynamoStore, DynamoStoreBuilder};
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};
 
 /// The README's Rust examples, compiled and run as doc tests.

@@ -4,9 +4,16 @@
 //! atomic unit of work, so idempotency, like/unlike pairing and decay behave identically
 //! everywhere; the conformance suite in `tests/` holds every backend to that.
 
+#[cfg(feature = "dynamodb")]
+mod dynamo;
 mod memory;
 mod sqlite;
 
+#[cfg(feature = "dynamodb")]
+pub use dynamo::{DynamoStore, DynamoStoreBuilder};
+// Stand-ins until the stateless branch's types land here; then these two go.
+#[cfg(feature = "dynamodb")]
+pub use dynamo::{Neighbour, NeighbourList};
 pub use memory::MemoryStore;
 pub use sqlite::SqliteStore;
 
@@ -280,8 +287,10 @@ pub struct ItemCount {
     pub total: u64,
 }
 
-/// Opens a store from a URL: `memory://`, `sqlite:///absolute/path.db` or
-/// `sqlite://relative/path.db`.
+/// Opens a store from a URL: `memory://`, `sqlite:///absolute/path.db`,
+/// `sqlite://relative/path.db`, or (with the cargo feature `dynamodb`)
+/// `dynamodb://TABLE?region=..&endpoint=..&create=true` (see `DynamoStore::from_url`; the
+/// client is made on the store's first call, so opening does no I/O).
 ///
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -309,8 +318,11 @@ pub fn open_store(url: &str) -> Result<Arc<dyn Store>> {
         return Ok(Arc::new(SqliteStore::open(path)?));
     }
     if url.starts_with("dynamodb://") {
+        #[cfg(feature = "dynamodb")]
+        return Ok(Arc::new(DynamoStore::from_url(url)?));
+        #[cfg(not(feature = "dynamodb"))]
         return Err(Error::Unsupported(
-            "the DynamoDB backend is not part of this build".into(),
+            "the DynamoDB backend is not part of this build (cargo feature `dynamodb`)".into(),
         ));
     }
     Err(Error::invalid(format!(

@@ -1,0 +1,1 @@
+//! Fault injection on the DynamoDB backend (written next).
