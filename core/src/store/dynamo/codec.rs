@@ -114,9 +114,16 @@ pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
 pub(crate) fn n_i64(v: i64) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
-/// An f64 as a DynamoDB number: shortest round-trip digits, exponent form.
+/// An f64 as a DynamoDB number: shortest round-trip digits, exponent form, always with a
+/// decimal point in the mantissa (`1.0e0`, not `1e0`: some DynamoDB-compatible servers read
+/// a number without a point as an integer).
 pub(crate) fn n_f64(v: f64) -> AttributeValue {
-    AttributeValue::N(format!("{v:e}"))
+    let t = format!("{v:e}");
+    let t = match t.split_once('e') {
+        Some((m, e)) if !m.contains('.') => format!("{m}.0e{e}"),
+        _ => t,
+    };
+    AttributeValue::N(t)
 }
 /// Values this small cannot matter to any weight, and DynamoDB refuses magnitudes below 1e-130.
 pub(crate) fn negligible(v: f64) -> bool {
