@@ -318,10 +318,11 @@ mod tests {
 
     #[test]
     fn numbers_round_trip_and_shards_are_stable() {
-        for v in [1.0, 0.1, 1e-100, 12345.678_9, f64::MAX / 3.0] {
+        for v in [1.0, 0.1, 1e-100, 12_345.678_9, f64::MAX / 3.0, -2.0, 1e19] {
             let AttributeValue::N(t) = n_f64(v) else {
                 panic!()
             };
+            assert!(t.contains('.'), "{t}");
             assert_eq!(t.parse::<f64>().unwrap(), v);
         }
         assert_eq!(shard_of("crowd"), shard_of("crowd"));

@@ -80,7 +80,7 @@ pub(super) async fn forget_user(store: &DynamoStore, user: &UserId) -> Result<Fo
             }
         }
     }
-    let gone: BTreeSet<String> = posts.iter().map(|p| image_use_sk(p)).collect();
+    let gone: BTreeSet<String> = posts.iter().map(image_use_sk).collect();
     for img in images {
         let users = store.partition(&caption_pk(&img), "P#").await?;
         let shared = users
