@@ -476,7 +476,8 @@ macro_rules! conformance_suite {
             clicks_are_idempotent_and_reports_recount,
             audiences_respect_opt_outs_and_the_minimum,
             similar_users_follow_profile_changes,
-            the_cache_expires_by_the_callers_clock
+            the_cache_expires_by_the_callers_clock,
+            neighbour_table_round_trips
         );
     };
     (@tests $make:expr; $($name:ident),*) => {
@@ -1026,4 +1027,144 @@ pub async fn similar_users_follow_profile_changes(h: &dyn Harness) {
         assert!((a.score - b.score).abs() < 1e-5, "{a:?} {b:?}");
     }
     assert_eq!(engine.similar_users("ghost", 5).await.unwrap().len(), 0);
+}
+
+fn neighbour(user: &str, score: f64, shared: &[&str]) -> sociallens::Neighbour {
+    sociallens::Neighbour {
+        user: UserId::new(user).unwrap(),
+        score,
+        shared_terms: shared.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+/// The neighbour table: lists come back in the order asked, best first, with their time;
+/// a put replaces (an empty list clears); a bad list is refused and writes nothing;
+/// `users_with_term` pages through a term's users in id order with their rows.
+pub async fn neighbour_table_round_trips(h: &dyn Harness) {
+    use sociallens::NeighbourList;
+    let store = h.open();
+    let id = |s: &str| UserId::new(s).unwrap();
+    let t1 = T0.plus(Duration::from_secs(60));
+    let ana = NeighbourList {
+        user: id("ana"),
+        neighbours: vec![
+            neighbour("ben", 0.9, &["surfboard", "wave"]),
+            neighbour("cleo", 0.4, &["wave"]),
+        ],
+        computed_at: t1,
+    };
+    let ben = NeighbourList {
+        user: id("ben"),
+        neighbours: vec![neighbour("ana", 0.9, &["surfboard"])],
+        computed_at: T0,
+    };
+    store
+        .put_neighbours(&[ana.clone(), ben.clone()])
+        .await
+        .unwrap();
+    let got = store
+        .neighbours(&[id("ben"), id("nobody"), id("ana")])
+        .await
+        .unwrap();
+    assert_eq!(got, vec![ben.clone(), ana.clone()]);
+    // Replacing a list drops its old entries; an empty list clears it.
+    let ana2 = NeighbourList {
+        user: id("ana"),
+        neighbours: vec![neighbour("dan", 0.7, &[])],
+        computed_at: t1.plus(Duration::from_secs(1)),
+    };
+    let ben_cleared = NeighbourList {
+        neighbours: Vec::new(),
+        ..ben.clone()
+    };
+    store
+        .put_neighbours(&[ana2.clone(), ben_cleared])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.neighbours(&[id("ana"), id("ben")]).await.unwrap(),
+        vec![ana2.clone()]
+    );
+    // Not a cosine, or oneself as a neighbour: refused, and the good list of the same
+    // batch is not written either.
+    for bad in [
+        neighbour("x", f64::NAN, &[]),
+        neighbour("x", 2.0, &[]),
+        neighbour("eve", 0.5, &[]),
+    ] {
+        let lists = [
+            NeighbourList {
+                user: id("fred"),
+                neighbours: vec![neighbour("ana", 0.5, &[])],
+                computed_at: T0,
+            },
+            NeighbourList {
+                user: id("eve"),
+                neighbours: vec![bad],
+                computed_at: T0,
+            },
+        ];
+        let err = store.put_neighbours(&lists).await.unwrap_err();
+        assert_eq!(err.code(), "INVALID_INPUT");
+        assert!(store
+            .neighbours(&[id("fred"), id("eve")])
+            .await
+            .unwrap()
+            .is_empty());
+    }
+    assert_eq!(store.neighbours(&[id("ana")]).await.unwrap(), vec![ana2]);
+
+    // users_with_term: 25 users with "kite" (and others without), paged by 10.
+    let engine = engine_at(store.clone(), Arc::new(ManualClock::new(T0)));
+    for i in 0..25 {
+        let terms: &[&str] = if i % 2 == 0 {
+            &["kite", "beach"]
+        } else {
+            &["kite"]
+        };
+        engine
+            .record_like(
+                &format!("k{i:02}"),
+                Post::new(format!("kp{i}")).with_interests(terms.iter().copied()),
+            )
+            .await
+            .unwrap();
+    }
+    engine
+        .record_like("other", Post::new("o").with_interests(["cat"]))
+        .await
+        .unwrap();
+    let mut seen: Vec<String> = Vec::new();
+    let mut after: Option<UserId> = None;
+    loop {
+        let page = store
+            .users_with_term("kite", after.as_ref(), 10)
+            .await
+            .unwrap();
+        assert!(page.len() <= 10);
+        for (u, rec) in &page {
+            assert_eq!(rec.term, "kite");
+            assert_eq!(rec.count, 1);
+            assert!((rec.weight_at(T0, sociallens::Decay::default()) - 1.0).abs() < 1e-9);
+            seen.push(u.as_str().to_string());
+        }
+        match page.last() {
+            Some((u, _)) if page.len() == 10 => after = Some(u.clone()),
+            _ => break,
+        }
+    }
+    let want: Vec<String> = (0..25).map(|i| format!("k{i:02}")).collect();
+    assert_eq!(seen, want);
+    let beach = store.users_with_term("beach", None, 100).await.unwrap();
+    assert_eq!(beach.len(), 13);
+    assert!(store
+        .users_with_term("nothing", None, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .users_with_term("kite", None, 0)
+        .await
+        .unwrap()
+        .is_empty());
 }

@@ -50,7 +50,7 @@ pub use interests::InterestExtractor;
 pub use profile::{Decay, InterestRecord, SignalWeights};
 pub use store::{
     open_store, CachedCaption, CatalogRecord, EventStatus, ForgetReport, ItemCount, ItemKind,
-    MemoryStore, PostRecord, Recorded, SqliteStore, Store,
+    MemoryStore, Neighbour, NeighbourList, PostRecord, Recorded, SqliteStore, Store,
 };
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};
 

@@ -1,8 +1,9 @@
 //! The default backend: one embedded SQLite file in WAL mode.
 
 use super::{
-    apply_event, merge_post, user_cache_prefix, CachedCaption, CatalogRecord, EventTxn,
-    ForgetReport, ItemCount, ItemKind, PostRecord, Recorded, Store,
+    apply_event, check_neighbour_lists, merge_post, user_cache_prefix, CachedCaption,
+    CatalogRecord, EventTxn, ForgetReport, ItemCount, ItemKind, Neighbour, NeighbourList,
+    PostRecord, Recorded, Store,
 };
 use crate::domain::{Event, EventKind, TermDelta};
 use crate::error::{Error, Result};
@@ -86,6 +87,19 @@ const MIGRATIONS: &[&str] = &[
      ) WITHOUT ROWID;
      CREATE INDEX opt_outs_by_category ON opt_outs (category);
      CREATE INDEX events_by_user_item ON events (user_id, kind, item_id) WHERE item_id IS NOT NULL;",
+    // 5: precomputed neighbours for stateless serving, one row per (user, position); the
+    // term -> users lookup behind audiences without a scan.
+    "CREATE TABLE neighbours (
+        user_id      TEXT NOT NULL,
+        pos          INTEGER NOT NULL,
+        neighbour_id TEXT NOT NULL,
+        score        REAL NOT NULL,
+        shared_terms TEXT NOT NULL,
+        computed_at  INTEGER NOT NULL,
+        PRIMARY KEY (user_id, pos)
+     ) WITHOUT ROWID;
+     CREATE INDEX neighbours_by_neighbour ON neighbours (neighbour_id);
+     CREATE INDEX interests_by_term ON interests (term, user_id);",
 ];
 
 /// How long a writer waits for another process holding the write lock.
@@ -677,6 +691,10 @@ impl Store for SqliteStore {
                 .collect::<rusqlite::Result<_>>()?;
             r.posts = tx.execute("DELETE FROM posts WHERE author_id = ?1", [u])? as u64;
             r.opt_outs = tx.execute("DELETE FROM opt_outs WHERE user_id = ?1", [u])? as u64;
+            // The user's own list counts once, however many rows it had.
+            let own = tx.execute("DELETE FROM neighbours WHERE user_id = ?1", [u])? > 0;
+            r.neighbours = u64::from(own)
+                + tx.execute("DELETE FROM neighbours WHERE neighbour_id = ?1", [u])? as u64;
             // Keys under the prefix sort between it and the prefix with its ':' bumped to ';'.
             let prefix = user_cache_prefix(&user);
             let end = format!("{};", &prefix[..prefix.len() - 1]);
@@ -839,6 +857,121 @@ impl Store for SqliteStore {
                         message: "corrupt opt-out row: user id".into(),
                         source: None,
                     })
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn put_neighbours(&self, lists: &[NeighbourList]) -> Result<()> {
+        check_neighbour_lists(lists)?;
+        let lists = lists.to_vec();
+        self.write(move |tx| {
+            let mut clear = tx.prepare_cached("DELETE FROM neighbours WHERE user_id = ?1")?;
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO neighbours (user_id, pos, neighbour_id, score, shared_terms, computed_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for list in &lists {
+                clear.execute([list.user.as_str()])?;
+                for (pos, n) in list.neighbours.iter().enumerate() {
+                    insert.execute(params![
+                        list.user.as_str(),
+                        pos as i64,
+                        n.user.as_str(),
+                        n.score,
+                        serde_json::to_string(&n.shared_terms)?,
+                        list.computed_at.as_millis(),
+                    ])?;
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn neighbours(&self, users: &[UserId]) -> Result<Vec<NeighbourList>> {
+        let users = users.to_vec();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT neighbour_id, score, shared_terms, computed_at FROM neighbours
+                  WHERE user_id = ?1 ORDER BY pos",
+            )?;
+            let mut out = Vec::new();
+            for user in users {
+                let rows = stmt
+                    .query_map([user.as_str()], |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, f64>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, i64>(3)?,
+                        ))
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                let Some(computed_at) = rows.first().map(|r| r.3) else {
+                    continue;
+                };
+                let neighbours = rows
+                    .into_iter()
+                    .map(|(id, score, shared, _)| {
+                        Ok(Neighbour {
+                            user: UserId::new(id).map_err(|_| Error::Storage {
+                                message: format!("corrupt neighbour row of {user}: user id"),
+                                source: None,
+                            })?,
+                            score,
+                            shared_terms: serde_json::from_str(&shared)?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                out.push(NeighbourList {
+                    user,
+                    neighbours,
+                    computed_at: Timestamp::from_millis(computed_at),
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn users_with_term(
+        &self,
+        term: &str,
+        after: Option<&UserId>,
+        limit: usize,
+    ) -> Result<Vec<(UserId, InterestRecord)>> {
+        let term = term.to_string();
+        let after = after.map(|a| a.as_str().to_string()).unwrap_or_default();
+        let limit = limit.min(i64::MAX as usize) as i64;
+        self.read(move |conn| {
+            // Served by the interests_by_term index: a range of (term, user_id).
+            let mut stmt = conn.prepare_cached(
+                "SELECT user_id, term, weight, updated_at, count, last_seen FROM interests
+                  WHERE term = ?1 AND user_id > ?2 ORDER BY user_id LIMIT ?3",
+            )?;
+            let rows = stmt
+                .query_map(params![term, after, limit], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        InterestRecord {
+                            term: r.get(1)?,
+                            weight: r.get(2)?,
+                            updated_at: Timestamp::from_millis(r.get(3)?),
+                            count: r.get(4)?,
+                            last_seen: Timestamp::from_millis(r.get(5)?),
+                        },
+                    ))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            rows.into_iter()
+                .map(|(u, rec)| {
+                    let id = UserId::new(u).map_err(|_| Error::Storage {
+                        message: "corrupt interest row: user id".into(),
+                        source: None,
+                    })?;
+                    Ok((id, rec))
                 })
                 .collect()
         })
