@@ -103,6 +103,89 @@ pub async fn concurrent_likes_lose_nothing(h: &dyn Harness) {
     }
 }
 
+/// Likes and unlikes from many tasks at once, timed on both sides of a forward-decay era
+/// boundary (the landmark "rebase"), end with the closed-form decayed weight and exact counts.
+pub async fn concurrent_likes_across_an_era_boundary(h: &dyn Harness) {
+    const N: i64 = 400;
+    let decay = sociallens::Decay::half_life(Duration::from_secs(3600)).unwrap();
+    let boundary = Timestamp::from_millis(decay.landmark(T0).as_millis() + decay.era_len_ms());
+    let clock = Arc::new(ManualClock::new(boundary));
+    let engine = Engine::builder()
+        .shared_store(h.open())
+        .clock(clock.clone())
+        .decay(decay)
+        .build()
+        .unwrap();
+    // From 30 minutes before the boundary to 30 minutes after it.
+    let time_of =
+        |i: i64| Timestamp::from_millis(boundary.as_millis() - 1_800_000 + i * 3_600_000 / N);
+    let like_all = |ids: Vec<i64>| {
+        ids.into_iter()
+            .map(|i| {
+                let engine = engine.clone();
+                let opts = EventOptions::id(format!("like-{i}")).at(time_of(i));
+                tokio::spawn(async move {
+                    let post = Post::new(format!("p{i}")).with_interests(["surf"]);
+                    engine.record_like_with("era", post, opts).await
+                })
+            })
+            .collect::<Vec<_>>()
+    };
+    // Shuffled order: the two eras' writers interleave.
+    let order: Vec<i64> = (0..N).map(|i| (i * 7919) % N).collect();
+    for t in like_all(order) {
+        assert_eq!(t.await.unwrap().unwrap().status, EventStatus::Applied);
+    }
+    let rows = engine
+        .store()
+        .interests(&UserId::new("era").unwrap())
+        .await
+        .unwrap();
+    let anchors: Vec<_> = rows[0].parts.iter().map(|p| p.anchor).collect();
+    assert_eq!(
+        anchors.len(),
+        2,
+        "the likes straddle one era boundary: {anchors:?}"
+    );
+    assert!(anchors.contains(&boundary), "{anchors:?}");
+    let read = boundary.plus(Duration::from_secs(3600));
+    clock.set(read);
+    let expected = |ids: &mut dyn Iterator<Item = i64>| -> f64 {
+        ids.map(|i| (-(read.millis_since(time_of(i)) as f64) / 3_600_000.0).exp2())
+            .sum()
+    };
+    let got = engine.profile("era").await.unwrap();
+    let surf = got.get("surf").unwrap();
+    let want = expected(&mut (0..N));
+    assert_eq!(surf.count, N as u64);
+    assert!(
+        (surf.weight - want).abs() <= 1e-9 * want,
+        "{} vs {want}",
+        surf.weight
+    );
+    // Unlike every other like at once, on both sides of the boundary.
+    let tasks: Vec<_> = (0..N)
+        .filter(|i| i % 2 == 0)
+        .map(|i| {
+            let engine = engine.clone();
+            tokio::spawn(async move { engine.unlike("era", &format!("p{i}")).await })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap().unwrap().status, EventStatus::Applied);
+    }
+    let got = engine.profile("era").await.unwrap();
+    let surf = got.get("surf").unwrap();
+    let want = expected(&mut (0..N).filter(|i| i % 2 == 1));
+    assert_eq!(surf.count, N as u64 / 2);
+    assert!(
+        (surf.weight - want).abs() <= 1e-9 * want,
+        "{} vs {want}",
+        surf.weight
+    );
+    assert_eq!(surf.last_seen, time_of(N - 1));
+}
+
 /// Replaying an event id changes nothing, even after an unlike; reusing it for another
 /// event is a typed conflict that loses nothing.
 pub async fn replayed_events_change_nothing(h: &dyn Harness) {
@@ -469,6 +552,7 @@ macro_rules! conformance_suite {
     ($make:expr) => {
         $crate::conformance_suite!(@tests $make;
             concurrent_likes_lose_nothing,
+            concurrent_likes_across_an_era_boundary,
             replayed_events_change_nothing,
             unlike_restores_prior_profile,
             forget_user_leaves_nothing,

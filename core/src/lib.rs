@@ -47,7 +47,7 @@ pub use engine::{
 pub use error::{Error, Result};
 pub use ids::{EventId, PostId, UserId, MAX_ID_BYTES};
 pub use interests::InterestExtractor;
-pub use profile::{Decay, InterestRecord, SignalWeights};
+pub use profile::{Decay, InterestRecord, SignalWeights, WeightPart};
 pub use store::{
     open_store, CachedCaption, CatalogRecord, EventStatus, ForgetReport, ItemCount, ItemKind,
     MemoryStore, Neighbour, NeighbourList, PostRecord, Recorded, SqliteStore, Store,

@@ -17,7 +17,8 @@
 //! Loading: with `memory`, every like goes through `Engine::record_like_with` (explicit
 //! interests, explicit times). With `sqlite`, one event at a time would take hours at a
 //! million users, so the `interests` table is bulk-loaded in one transaction with rusqlite,
-//! rows computed from the same likes with the core's `accumulate` (what `record_like` stores);
+//! rows computed from the same likes with the core's `InterestRecord::add_signal` (what
+//! `record_like` stores);
 //! the likes' event rows are not written. Ads (`add_ads`) and clicks (`record_click_with`) go
 //! through the engine on both backends.
 //!
@@ -27,7 +28,6 @@
 //! N users. Run one backend per process so that the memory figures are its own.
 
 use sociallens::ads::{Ad, FrequencyCap};
-use sociallens::profile::accumulate;
 use sociallens::{
     Decay, Engine, EventOptions, InterestRecord, ManualClock, MemoryStore, Post, SqliteStore,
     Store, Timestamp, UserId,
@@ -736,8 +736,10 @@ fn bulk_load_sqlite(
     let mut rows = 0;
     {
         let mut stmt = tx.prepare(
-            "INSERT INTO interests (user_id, term, weight, updated_at, count, last_seen)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO interests (user_id, term, count, last_seen) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        let mut parts = tx.prepare(
+            "INSERT INTO interest_parts (user_id, term, anchor, value) VALUES (?1, ?2, ?3, ?4)",
         )?;
         let like = sociallens::SignalWeights::default().like;
         let decay = Decay::default();
@@ -752,9 +754,9 @@ fn bulk_load_sqlite(
                 }
                 for &t in &world.posts[post] {
                     let term = &world.vocab[t as usize];
-                    if let Some(r) = accumulate(recs.remove(&t), term, like, at, 1, decay) {
-                        recs.insert(t, r);
-                    }
+                    recs.entry(t)
+                        .and_modify(|r| r.add_signal(like, at, 1, decay))
+                        .or_insert_with(|| InterestRecord::single(term, like, at, decay));
                 }
             }
             let id = user_id(i);
@@ -762,11 +764,12 @@ fn bulk_load_sqlite(
                 stmt.execute(rusqlite::params![
                     id,
                     r.term,
-                    r.weight,
-                    r.updated_at.as_millis(),
                     r.count,
                     r.last_seen.as_millis()
                 ])?;
+                for p in &r.parts {
+                    parts.execute(rusqlite::params![id, r.term, p.anchor.as_millis(), p.value])?;
+                }
                 rows += 1;
             }
         }

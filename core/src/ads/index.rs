@@ -1154,13 +1154,7 @@ mod tests {
     use super::*;
 
     fn rec(term: &str, w: f64) -> InterestRecord {
-        InterestRecord {
-            term: term.into(),
-            weight: w,
-            updated_at: Timestamp::from_millis(0),
-            count: 1,
-            last_seen: Timestamp::from_millis(0),
-        }
+        InterestRecord::single(term, w, Timestamp::from_millis(0), Decay::none())
     }
 
     fn put(ix: &mut Index, user: &str, terms: &[(&str, f64)]) {

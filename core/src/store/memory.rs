@@ -2,8 +2,8 @@
 
 use super::{
     apply_event, check_neighbour_lists, merge_post, user_cache_prefix, CachedCaption,
-    CatalogRecord, EventTxn, ForgetReport, ItemCount, ItemKind, NeighbourList, PostRecord,
-    Recorded, Store,
+    CatalogRecord, EventTxn, ForgetReport, InterestAdd, ItemCount, ItemKind, NeighbourList,
+    PostRecord, Recorded, Store,
 };
 use crate::domain::{Event, EventKind};
 use crate::error::Result;
@@ -155,28 +155,47 @@ impl EventTxn for Txn<'_> {
         };
         Ok(())
     }
-    fn interest(&mut self, user: &UserId, term: &str) -> Result<Option<InterestRecord>> {
-        Ok(self
+    fn add_interest(&mut self, user: &UserId, term: &str, add: &InterestAdd) -> Result<()> {
+        let rec = self
             .t
-            .interests
-            .get(user)
-            .and_then(|m| m.get(term))
-            .cloned())
-    }
-    fn put_interest(&mut self, user: &UserId, rec: &InterestRecord) -> Result<()> {
-        self.t
             .interests
             .entry(user.clone())
             .or_default()
-            .insert(rec.term.clone(), rec.clone());
+            .entry(term.to_string())
+            .or_insert_with(|| InterestRecord {
+                term: term.to_string(),
+                parts: Vec::new(),
+                count: 0,
+                last_seen: add.seen.unwrap_or(add.part.anchor),
+            });
+        rec.parts.retain(|p| p.anchor >= add.drop_before);
+        rec.add_part(add.part);
+        rec.count = rec.count.saturating_add(add.count_change);
+        if let Some(seen) = add.seen {
+            rec.last_seen = rec.last_seen.max(seen);
+        }
         Ok(())
     }
-    fn delete_interest(&mut self, user: &UserId, term: &str) -> Result<()> {
-        if let Some(m) = self.t.interests.get_mut(user) {
-            m.remove(term);
-            if m.is_empty() {
-                self.t.interests.remove(user);
+    fn settle_interest(&mut self, user: &UserId, term: &str) -> Result<Option<InterestRecord>> {
+        let Some(m) = self.t.interests.get_mut(user) else {
+            return Ok(None);
+        };
+        let rec = match m.get(term) {
+            Some(r) if r.count > 0 => Some(r.clone()),
+            Some(_) => {
+                m.remove(term);
+                None
             }
+            None => None,
+        };
+        if m.is_empty() {
+            self.t.interests.remove(user);
+        }
+        Ok(rec)
+    }
+    fn set_last_seen(&mut self, user: &UserId, term: &str, at: Timestamp) -> Result<()> {
+        if let Some(r) = self.t.interests.get_mut(user).and_then(|m| m.get_mut(term)) {
+            r.last_seen = at;
         }
         Ok(())
     }

@@ -13,7 +13,7 @@ pub use sqlite::SqliteStore;
 use crate::domain::{Event, EventKind, TermDelta};
 use crate::error::{Error, Result};
 use crate::ids::{EventId, PostId, UserId};
-use crate::profile::{accumulate, Decay, InterestRecord};
+use crate::profile::{Decay, InterestRecord, WeightPart};
 use crate::time::Timestamp;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -219,7 +219,8 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Records an event and applies its deltas to the user's profile, atomically.
     async fn record_event(&self, event: Event, decay: Decay) -> Result<Recorded>;
 
-    /// Every stored interest row of a user (undecayed; see [`InterestRecord::weight_at`]).
+    /// Every stored interest row of a user (forward-decayed parts; read them with
+    /// [`InterestRecord::weight_at`]).
     async fn interests(&self, user: &UserId) -> Result<Vec<InterestRecord>>;
 
     /// An event by id.
@@ -400,18 +401,47 @@ pub(crate) trait EventTxn {
         post: &PostId,
         event: Option<&EventId>,
     ) -> Result<()>;
-    fn interest(&mut self, user: &UserId, term: &str) -> Result<Option<InterestRecord>>;
-    fn put_interest(&mut self, user: &UserId, rec: &InterestRecord) -> Result<()>;
-    fn delete_interest(&mut self, user: &UserId, term: &str) -> Result<()>;
+    /// Adds `part` to the (user, term) row without reading it: `count_change` to its count,
+    /// `last_seen` moved forward to `seen` when given, parts anchored before `drop_before` removed.
+    fn add_interest(&mut self, user: &UserId, term: &str, add: &InterestAdd) -> Result<()>;
+    /// After removals: deletes the row if no signal counts any more, else returns it.
+    fn settle_interest(&mut self, user: &UserId, term: &str) -> Result<Option<InterestRecord>>;
+    fn set_last_seen(&mut self, user: &UserId, term: &str, at: Timestamp) -> Result<()>;
     /// Events of the user that still count: active likes/uploads, clicks, impressions.
     fn counting_events(&mut self, user: &UserId) -> Result<Vec<Event>>;
 }
 
-fn same_event(a: &Event, b: &Event) -> bool {
+/// One blind addition to an interest row (see [`EventTxn::add_interest`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct InterestAdd {
+    pub part: WeightPart,
+    pub count_change: i64,
+    pub seen: Option<Timestamp>,
+    pub drop_before: Timestamp,
+}
+
+impl InterestAdd {
+    /// What a signal of `weight` at `at` adds (a negative weight and −1 for a removal).
+    pub(crate) fn new(weight: f64, at: Timestamp, count_change: i64, decay: Decay) -> Self {
+        let part = decay.scale(weight, at);
+        Self {
+            part,
+            count_change,
+            seen: (count_change > 0).then_some(at),
+            drop_before: decay.stale_before(part.anchor),
+        }
+    }
+}
+
+/// Whether two events with one id describe the same thing (a replay, not a reuse).
+pub(crate) fn same_event(a: &Event, b: &Event) -> bool {
     a.user == b.user && a.kind == b.kind && a.post == b.post && a.item == b.item
 }
 
-/// The one implementation of event semantics, run by every backend inside its transaction.
+/// The one implementation of event semantics, run by every transactional backend inside its
+/// transaction (DynamoDB, without multi-statement transactions, follows the same rules in its
+/// own code and the conformance suite holds both to them). Adding a signal never reads the
+/// interest rows: each term is one blind addition of a forward-decayed part.
 pub(crate) fn apply_event(
     txn: &mut dyn EventTxn,
     mut event: Event,
@@ -448,10 +478,8 @@ pub(crate) fn apply_event(
                 return noop(txn, event, EventStatus::AlreadyActive);
             }
             for d in &event.deltas {
-                let rec = txn.interest(&event.user, &d.term)?;
-                if let Some(rec) = accumulate(rec, &d.term, d.weight, event.at, 1, decay) {
-                    txn.put_interest(&event.user, &rec)?;
-                }
+                let add = InterestAdd::new(d.weight, event.at, 1, decay);
+                txn.add_interest(&event.user, &d.term, &add)?;
             }
             txn.set_active(&event.user, event.kind, &post, Some(&event.id))?;
             txn.insert_event(&event)?;
@@ -471,30 +499,26 @@ pub(crate) fn apply_event(
             txn.set_active(&event.user, EventKind::Like, &post, None)?;
             let mut stale_last_seen = Vec::new();
             for d in &like.deltas {
-                let rec = txn.interest(&event.user, &d.term)?;
-                match accumulate(rec, &d.term, -d.weight, like.at, -1, decay) {
-                    Some(rec) => {
-                        if rec.last_seen == like.at {
-                            stale_last_seen.push(rec.clone());
-                        }
-                        txn.put_interest(&event.user, &rec)?;
+                let add = InterestAdd::new(-d.weight, like.at, -1, decay);
+                txn.add_interest(&event.user, &d.term, &add)?;
+                if let Some(rec) = txn.settle_interest(&event.user, &d.term)? {
+                    if rec.last_seen == like.at {
+                        stale_last_seen.push(rec.term);
                     }
-                    None => txn.delete_interest(&event.user, &d.term)?,
                 }
             }
             if !stale_last_seen.is_empty() {
                 // The removed like may have been the latest signal of a term: take
                 // last_seen from the signals that still count.
                 let counting = txn.counting_events(&event.user)?;
-                for mut rec in stale_last_seen {
+                for term in stale_last_seen {
                     let latest = counting
                         .iter()
-                        .filter(|e| e.deltas.iter().any(|d| d.term == rec.term))
+                        .filter(|e| e.id != like.id && e.deltas.iter().any(|d| d.term == term))
                         .map(|e| e.at)
                         .max();
                     if let Some(latest) = latest {
-                        rec.last_seen = latest;
-                        txn.put_interest(&event.user, &rec)?;
+                        txn.set_last_seen(&event.user, &term, latest)?;
                     }
                 }
             }
@@ -510,10 +534,8 @@ pub(crate) fn apply_event(
         }
         EventKind::Click | EventKind::Impression => {
             for d in &event.deltas {
-                let rec = txn.interest(&event.user, &d.term)?;
-                if let Some(rec) = accumulate(rec, &d.term, d.weight, event.at, 1, decay) {
-                    txn.put_interest(&event.user, &rec)?;
-                }
+                let add = InterestAdd::new(d.weight, event.at, 1, decay);
+                txn.add_interest(&event.user, &d.term, &add)?;
             }
             txn.insert_event(&event)?;
         }

@@ -2,13 +2,13 @@
 
 use super::{
     apply_event, check_neighbour_lists, merge_post, user_cache_prefix, CachedCaption,
-    CatalogRecord, EventTxn, ForgetReport, ItemCount, ItemKind, Neighbour, NeighbourList,
-    PostRecord, Recorded, Store,
+    CatalogRecord, EventTxn, ForgetReport, InterestAdd, ItemCount, ItemKind, Neighbour,
+    NeighbourList, PostRecord, Recorded, Store,
 };
 use crate::domain::{Event, EventKind, TermDelta};
 use crate::error::{Error, Result};
 use crate::ids::{EventId, PostId, UserId};
-use crate::profile::{Decay, InterestRecord};
+use crate::profile::{Decay, InterestRecord, WeightPart};
 use crate::time::Timestamp;
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
@@ -87,6 +87,29 @@ const MIGRATIONS: &[&str] = &[
      ) WITHOUT ROWID;
      CREATE INDEX opt_outs_by_category ON opt_outs (category);
      CREATE INDEX events_by_user_item ON events (user_id, kind, item_id) WHERE item_id IS NOT NULL;",
+    // 4: forward-decayed weights. A weight is the sum of parts, each scaled to its anchor, so a
+    // signal is a blind addition. A row of the old shape (weight as of updated_at) becomes one
+    // part anchored at updated_at, which reads exactly as before at any later time.
+    "CREATE TABLE interest_parts (
+        user_id TEXT NOT NULL,
+        term    TEXT NOT NULL,
+        anchor  INTEGER NOT NULL,
+        value   REAL NOT NULL,
+        PRIMARY KEY (user_id, term, anchor)
+     ) WITHOUT ROWID;
+     INSERT INTO interest_parts (user_id, term, anchor, value)
+          SELECT user_id, term, updated_at, weight FROM interests;
+     CREATE TABLE interests_v4 (
+        user_id   TEXT NOT NULL,
+        term      TEXT NOT NULL,
+        count     INTEGER NOT NULL,
+        last_seen INTEGER NOT NULL,
+        PRIMARY KEY (user_id, term)
+     ) WITHOUT ROWID;
+     INSERT INTO interests_v4 (user_id, term, count, last_seen)
+          SELECT user_id, term, count, last_seen FROM interests;
+     DROP TABLE interests;
+     ALTER TABLE interests_v4 RENAME TO interests;",
     // 5: precomputed neighbours for stateless serving, one row per (user, position); the
     // term -> users lookup behind audiences without a scan.
     "CREATE TABLE neighbours (
@@ -314,14 +337,61 @@ fn event_from_row(r: EventRow) -> Result<Event> {
 
 const EVENT_COLUMNS: &str = "event_id, user_id, kind, post_id, item_id, at, deltas";
 
-fn interest_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<InterestRecord> {
-    Ok(InterestRecord {
-        term: row.get(0)?,
-        weight: row.get(1)?,
-        updated_at: Timestamp::from_millis(row.get(2)?),
-        count: row.get(3)?,
-        last_seen: Timestamp::from_millis(row.get(4)?),
-    })
+/// Interest rows with their parts, as one join ordered by user and term.
+const INTEREST_JOIN: &str = "SELECT i.user_id, i.term, i.count, i.last_seen, p.anchor, p.value
+       FROM interests i
+  LEFT JOIN interest_parts p ON p.user_id = i.user_id AND p.term = i.term";
+
+/// Groups rows of [`INTEREST_JOIN`] (user, term, count, last_seen, anchor, value) by user and
+/// term, in the order they come.
+fn collect_interests(rows: &mut rusqlite::Rows<'_>) -> Result<Vec<(UserId, Vec<InterestRecord>)>> {
+    let mut out: Vec<(UserId, Vec<InterestRecord>)> = Vec::new();
+    while let Some(row) = rows.next()? {
+        let user: String = row.get(0)?;
+        let term: String = row.get(1)?;
+        let part = match (row.get::<_, Option<i64>>(4)?, row.get::<_, Option<f64>>(5)?) {
+            (Some(anchor), Some(value)) => Some(WeightPart {
+                anchor: Timestamp::from_millis(anchor),
+                value,
+            }),
+            _ => None,
+        };
+        if !matches!(out.last(), Some((u, _)) if u.as_str() == user) {
+            let id = UserId::new(user).map_err(|_| Error::Storage {
+                message: "corrupt interest row: user id".into(),
+                source: None,
+            })?;
+            out.push((id, Vec::new()));
+        }
+        let recs = &mut out.last_mut().expect("pushed above").1;
+        if !matches!(recs.last(), Some(r) if r.term == term) {
+            recs.push(InterestRecord {
+                term,
+                parts: Vec::new(),
+                count: row.get(2)?,
+                last_seen: Timestamp::from_millis(row.get(3)?),
+            });
+        }
+        if let Some(part) = part {
+            recs.last_mut().expect("pushed above").parts.push(part);
+        }
+    }
+    Ok(out)
+}
+
+fn user_interests(
+    conn: &Connection,
+    user: &str,
+    term: Option<&str>,
+) -> Result<Vec<InterestRecord>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "{INTEREST_JOIN} WHERE i.user_id = ?1 AND (?2 IS NULL OR i.term = ?2) ORDER BY i.term, p.anchor"
+    ))?;
+    let mut rows = stmt.query(params![user, term])?;
+    Ok(collect_interests(&mut rows)?
+        .pop()
+        .map(|(_, recs)| recs)
+        .unwrap_or_default())
 }
 
 struct Txn<'a, 'c> {
@@ -392,37 +462,66 @@ impl EventTxn for Txn<'_, '_> {
         Ok(())
     }
 
-    fn interest(&mut self, user: &UserId, term: &str) -> Result<Option<InterestRecord>> {
-        Ok(self
-            .tx
-            .prepare_cached(
-                "SELECT term, weight, updated_at, count, last_seen FROM interests WHERE user_id = ?1 AND term = ?2",
-            )?
-            .query_row(params![user.as_str(), term], interest_from_row)
-            .optional()?)
-    }
-
-    fn put_interest(&mut self, user: &UserId, r: &InterestRecord) -> Result<()> {
+    fn add_interest(&mut self, user: &UserId, term: &str, add: &InterestAdd) -> Result<()> {
+        let u = user.as_str();
         self.tx
             .prepare_cached(
-                "INSERT OR REPLACE INTO interests (user_id, term, weight, updated_at, count, last_seen)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO interests (user_id, term, count, last_seen) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (user_id, term) DO UPDATE SET
+                    count = count + excluded.count,
+                    last_seen = CASE WHEN ?5 THEN max(last_seen, excluded.last_seen) ELSE last_seen END",
             )?
             .execute(params![
-                user.as_str(),
-                r.term,
-                r.weight,
-                r.updated_at.as_millis(),
-                r.count,
-                r.last_seen.as_millis()
+                u,
+                term,
+                add.count_change,
+                add.seen.unwrap_or(add.part.anchor).as_millis(),
+                add.seen.is_some(),
+            ])?;
+        if add.drop_before.as_millis() > i64::MIN {
+            self.tx
+                .prepare_cached(
+                    "DELETE FROM interest_parts WHERE user_id = ?1 AND term = ?2 AND anchor < ?3",
+                )?
+                .execute(params![u, term, add.drop_before.as_millis()])?;
+        }
+        self.tx
+            .prepare_cached(
+                "INSERT INTO interest_parts (user_id, term, anchor, value) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (user_id, term, anchor) DO UPDATE SET value = value + excluded.value",
+            )?
+            .execute(params![
+                u,
+                term,
+                add.part.anchor.as_millis(),
+                add.part.value
             ])?;
         Ok(())
     }
 
-    fn delete_interest(&mut self, user: &UserId, term: &str) -> Result<()> {
+    fn settle_interest(&mut self, user: &UserId, term: &str) -> Result<Option<InterestRecord>> {
+        let rec = user_interests(self.tx, user.as_str(), Some(term))?.pop();
+        match rec {
+            Some(r) if r.count > 0 => Ok(Some(r)),
+            Some(_) => {
+                for sql in [
+                    "DELETE FROM interests WHERE user_id = ?1 AND term = ?2",
+                    "DELETE FROM interest_parts WHERE user_id = ?1 AND term = ?2",
+                ] {
+                    self.tx
+                        .prepare_cached(sql)?
+                        .execute(params![user.as_str(), term])?;
+                }
+                Ok(None)
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn set_last_seen(&mut self, user: &UserId, term: &str, at: Timestamp) -> Result<()> {
         self.tx
-            .prepare_cached("DELETE FROM interests WHERE user_id = ?1 AND term = ?2")?
-            .execute(params![user.as_str(), term])?;
+            .prepare_cached("UPDATE interests SET last_seen = ?3 WHERE user_id = ?1 AND term = ?2")?
+            .execute(params![user.as_str(), term, at.as_millis()])?;
         Ok(())
     }
 
@@ -485,16 +584,8 @@ impl Store for SqliteStore {
 
     async fn interests(&self, user: &UserId) -> Result<Vec<InterestRecord>> {
         let user = user.clone();
-        self.read(move |conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT term, weight, updated_at, count, last_seen FROM interests WHERE user_id = ?1",
-            )?;
-            let rows = stmt
-                .query_map([user.as_str()], interest_from_row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(rows)
-        })
-        .await
+        self.read(move |conn| user_interests(conn, user.as_str(), None))
+            .await
     }
 
     async fn event(&self, id: &EventId) -> Result<Option<Event>> {
@@ -679,7 +770,11 @@ impl Store for SqliteStore {
         self.write(move |tx| {
             let u = user.as_str();
             let mut r = ForgetReport {
-                interests: tx.execute("DELETE FROM interests WHERE user_id = ?1", [u])? as u64,
+                // The parts belong to the interest rows counted here.
+                interests: {
+                    tx.execute("DELETE FROM interest_parts WHERE user_id = ?1", [u])?;
+                    tx.execute("DELETE FROM interests WHERE user_id = ?1", [u])? as u64
+                },
                 events: tx.execute("DELETE FROM events WHERE user_id = ?1", [u])? as u64,
                 active_signals: tx.execute("DELETE FROM active_signals WHERE user_id = ?1", [u])?
                     as u64,
@@ -731,33 +826,12 @@ impl Store for SqliteStore {
             let (Some(first), Some(last)) = (users.first(), users.last()) else {
                 return Ok(Vec::new());
             };
-            let mut stmt = conn.prepare_cached(
-                "SELECT user_id, term, weight, updated_at, count, last_seen FROM interests
-                  WHERE user_id >= ?1 AND user_id <= ?2 ORDER BY user_id",
-            )?;
+            let mut stmt = conn.prepare_cached(&format!(
+                "{INTEREST_JOIN} WHERE i.user_id >= ?1 AND i.user_id <= ?2
+                  ORDER BY i.user_id, i.term, p.anchor"
+            ))?;
             let mut rows = stmt.query(params![first, last])?;
-            let mut out: Vec<(UserId, Vec<InterestRecord>)> = Vec::with_capacity(users.len());
-            while let Some(row) = rows.next()? {
-                let user: String = row.get(0)?;
-                let rec = InterestRecord {
-                    term: row.get(1)?,
-                    weight: row.get(2)?,
-                    updated_at: Timestamp::from_millis(row.get(3)?),
-                    count: row.get(4)?,
-                    last_seen: Timestamp::from_millis(row.get(5)?),
-                };
-                match out.last_mut() {
-                    Some((u, recs)) if u.as_str() == user => recs.push(rec),
-                    _ => {
-                        let id = UserId::new(user).map_err(|_| Error::Storage {
-                            message: "corrupt interest row: user id".into(),
-                            source: None,
-                        })?;
-                        out.push((id, vec![rec]));
-                    }
-                }
-            }
-            Ok(out)
+            collect_interests(&mut rows)
         })
         .await
     }
@@ -947,33 +1021,25 @@ impl Store for SqliteStore {
         let limit = limit.min(i64::MAX as usize) as i64;
         self.read(move |conn| {
             // Served by the interests_by_term index: a range of (term, user_id).
-            let mut stmt = conn.prepare_cached(
-                "SELECT user_id, term, weight, updated_at, count, last_seen FROM interests
-                  WHERE term = ?1 AND user_id > ?2 ORDER BY user_id LIMIT ?3",
-            )?;
-            let rows = stmt
-                .query_map(params![term, after, limit], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        InterestRecord {
-                            term: r.get(1)?,
-                            weight: r.get(2)?,
-                            updated_at: Timestamp::from_millis(r.get(3)?),
-                            count: r.get(4)?,
-                            last_seen: Timestamp::from_millis(r.get(5)?),
-                        },
-                    ))
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            rows.into_iter()
-                .map(|(u, rec)| {
-                    let id = UserId::new(u).map_err(|_| Error::Storage {
-                        message: "corrupt interest row: user id".into(),
-                        source: None,
-                    })?;
-                    Ok((id, rec))
-                })
-                .collect()
+            let users: Vec<String> = conn
+                .prepare_cached(
+                    "SELECT user_id FROM interests WHERE term = ?1 AND user_id > ?2
+                      ORDER BY user_id LIMIT ?3",
+                )?
+                .query_map(params![term, after, limit], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            let Some(last) = users.last() else {
+                return Ok(Vec::new());
+            };
+            let mut stmt = conn.prepare_cached(&format!(
+                "{INTEREST_JOIN} WHERE i.term = ?1 AND i.user_id > ?2 AND i.user_id <= ?3
+                  ORDER BY i.user_id, p.anchor"
+            ))?;
+            let mut rows = stmt.query(params![term, after, last])?;
+            Ok(collect_interests(&mut rows)?
+                .into_iter()
+                .filter_map(|(u, mut recs)| recs.pop().map(|r| (u, r)))
+                .collect())
         })
         .await
     }
