@@ -14,7 +14,7 @@
 //!
 //! `prepare --store URL` (instead of `--db`) writes any backend through the engine (one
 //! `record_like_with` per like, 32 at a time): slow, but it reaches DynamoDB. `run` takes
-//! any store URL. The world: a vocabulary of caption nouns and compounds of them, 200
+//! any store URL; for `dynamodb://` build with `--features sociallens/dynamodb`. The world: a vocabulary of caption nouns and compounds of them, 200
 //! topics with Zipf popularity, users who like 3-6 posts of 6-12 terms from their 2-3
 //! topics over 60 days (about 30 interests each), ads of 3-8 terms of one topic, 5% of users
 //! clicking 1-3 ads. The child process (`first`) prints one line of figures; `run` spawns
@@ -507,6 +507,13 @@ async fn prepare() -> Result<(), Box<dyn std::error::Error>> {
         stats.neighbours,
         t.elapsed().as_secs_f64()
     );
+    if let Some(db) = arg("--db") {
+        // Fold the write-ahead log into the file: otherwise every new process pays for
+        // indexing a WAL of hundreds of MB when it opens the store.
+        drop((engine, store));
+        let conn = rusqlite::Connection::open(&db)?;
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+    }
     Ok(())
 }
 

@@ -20,8 +20,8 @@ use futures::future::try_join_all;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
-/// The earliest time: "ever" for per-user click counts.
-const EVER: Timestamp = Timestamp::from_millis(i64::MIN);
+/// "Ever", for click counts and the click history: the engine refuses events before 1970.
+const EVER: Timestamp = Timestamp::from_millis(0);
 
 impl Engine {
     /// Computes every user's `k` most similar users and writes them to the store's
