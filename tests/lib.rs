@@ -1339,6 +1339,71 @@ async fn comparison_world(engine: &Engine, clock: &ManualClock) -> Vec<String> {
     users
 }
 
+/// Letter counts, normalised: a deterministic stand-in for a sentence-embedding model.
+struct Letters;
+
+impl sociallens::recommend::Embedder for Letters {
+    fn model_id(&self) -> String {
+        "letters".into()
+    }
+    fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        Ok(texts
+            .iter()
+            .map(|t| {
+                let mut v = vec![0f32; 26];
+                for b in t.bytes().filter(u8::is_ascii_lowercase) {
+                    v[(b - b'a') as usize] += 1.0;
+                }
+                let n = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-9);
+                v.iter().map(|x| x / n).collect()
+            })
+            .collect())
+    }
+}
+
+/// `live.ads_for(u)` and `cold.ads_for(u)` agree: ids in order, scores, lookalike counts,
+/// explanations; the stateless one says its neighbours were computed at `at`. Returns
+/// (ads compared, lookalike ads among them).
+async fn compare_ads_for(
+    live: &Engine,
+    cold: &Engine,
+    u: &str,
+    at: Option<Timestamp>,
+) -> (usize, usize) {
+    let mut lookalikes = 0;
+    let want = live.ads_for(u, 10).await.unwrap();
+    let got = cold.ads_for(u, 10).await.unwrap();
+    let ids =
+        |v: &[sociallens::ads::AdMatch]| v.iter().map(|m| m.ad.id.clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&want), ids(&got), "ads for {u}");
+    for (w, g) in want.iter().zip(&got) {
+        assert!(
+            close(w.score, g.score),
+            "{u} {}: {} vs {}",
+            w.ad.id,
+            w.score,
+            g.score
+        );
+        assert!(close(w.interest_score, g.interest_score));
+        assert!(close(w.lookalike_score, g.lookalike_score));
+        assert_eq!(w.similar_users_engaged, g.similar_users_engaged);
+        let why = |m: &sociallens::ads::AdMatch| {
+            let mut v: Vec<(String, String, &'static str)> = m
+                .matched
+                .iter()
+                .map(|x| (x.interest.clone(), x.ad_term.clone(), x.kind.as_str()))
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(why(w), why(g), "{u} {}", w.ad.id);
+        assert_eq!(w.neighbours_computed_at, None);
+        assert_eq!(g.neighbours_computed_at, at);
+        lookalikes += usize::from(g.similar_users_engaged > 0);
+    }
+    (want.len(), lookalikes)
+}
+
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-5
 }
@@ -1392,37 +1457,9 @@ pub async fn stateless_serving_matches_the_index(h: &dyn Harness) {
         }
         peers += want.len();
 
-        let want = live.ads_for(u, 10).await.unwrap();
-        let got = cold.ads_for(u, 10).await.unwrap();
-        let ids =
-            |v: &[sociallens::ads::AdMatch]| v.iter().map(|m| m.ad.id.clone()).collect::<Vec<_>>();
-        assert_eq!(ids(&want), ids(&got), "ads for {u}");
-        for (w, g) in want.iter().zip(&got) {
-            assert!(
-                close(w.score, g.score),
-                "{u} {}: {} vs {}",
-                w.ad.id,
-                w.score,
-                g.score
-            );
-            assert!(close(w.interest_score, g.interest_score));
-            assert!(close(w.lookalike_score, g.lookalike_score));
-            assert_eq!(w.similar_users_engaged, g.similar_users_engaged);
-            let why = |m: &sociallens::ads::AdMatch| {
-                let mut v: Vec<(String, String, &'static str)> = m
-                    .matched
-                    .iter()
-                    .map(|x| (x.interest.clone(), x.ad_term.clone(), x.kind.as_str()))
-                    .collect();
-                v.sort();
-                v
-            };
-            assert_eq!(why(w), why(g), "{u} {}", w.ad.id);
-            assert_eq!(w.neighbours_computed_at, None);
-            assert_eq!(g.neighbours_computed_at, Some(built.computed_at));
-            lookalikes += usize::from(g.similar_users_engaged > 0);
-        }
-        compared_ads += want.len();
+        let (n, l) = compare_ads_for(&live, &cold, u, Some(built.computed_at)).await;
+        compared_ads += n;
+        lookalikes += l;
     }
     assert!(
         compared_ads > 40 && lookalikes > 5 && peers > 100,
@@ -1490,6 +1527,33 @@ pub async fn stateless_serving_matches_the_index(h: &dyn Harness) {
     );
     // Nothing of any user was loaded into memory.
     assert_eq!(cold.refresh_index().await.unwrap().users, 0);
+
+    // With an embedder, semantic matches (computed per term, cached) agree too.
+    let with_embedder = |serving| {
+        Engine::builder()
+            .shared_store(h.open())
+            .clock(clock.clone())
+            .ads_config(config)
+            .embedder(Letters)
+            .serving(serving)
+            .build()
+            .unwrap()
+    };
+    let live = with_embedder(sociallens::Serving::InMemoryIndex);
+    let cold = with_embedder(sociallens::Serving::stateless());
+    let mut semantic = 0;
+    for u in &users {
+        compare_ads_for(&live, &cold, u, Some(built.computed_at)).await;
+        semantic += cold
+            .ads_for(u, 10)
+            .await
+            .unwrap()
+            .iter()
+            .flat_map(|m| &m.matched)
+            .filter(|m| m.kind.as_str() == "semantic")
+            .count();
+    }
+    assert!(semantic > 0);
 }
 
 /// Stateless serving reads the user's own rows per request (a like changes their ads at
