@@ -1350,7 +1350,7 @@ impl sociallens::recommend::Embedder for Letters {
         Ok(texts
             .iter()
             .map(|t| {
-                let mut v = vec![0f32; 26];
+                let mut v = [0f32; 26];
                 for b in t.bytes().filter(u8::is_ascii_lowercase) {
                     v[(b - b'a') as usize] += 1.0;
                 }
