@@ -35,6 +35,10 @@ pub const MAX_NEIGHBOURS: usize = 10_000;
 /// candidates' profiles).
 const READ_CONCURRENCY: usize = 16;
 
+/// The least age of the ads inventory at which an unknown ad id makes stateless serving read
+/// the ads again (see [`Engine::ad`]).
+const INVENTORY_MISS_RELOAD: Duration = Duration::from_secs(1);
+
 /// Users read per `users_with_term` page by stateless audiences.
 const TERM_PAGE: usize = 1_000;
 
@@ -520,9 +524,27 @@ impl Engine {
         Ok(out)
     }
 
-    /// An ad by id (removed ones included, with their status).
+    /// An ad by id (removed ones included, with their status). In stateless serving an id
+    /// the inventory does not know makes it read the ads again (at most once a second), so
+    /// that clicks on an ad another process just added are not refused.
     pub async fn ad(&self, id: &str) -> Result<Option<Ad>> {
-        Ok(self.ads_index().await?.ad(id).map(|a| (**a).clone()))
+        let found = self.ads_index().await?.ad(id).map(|a| (**a).clone());
+        if found.is_some() || !self.stateless() {
+            return Ok(found);
+        }
+        let st = &self.inner.ads;
+        {
+            let _guard = st.loading.lock().await;
+            let age = st
+                .built_at
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .map(|t| t.elapsed());
+            if age.is_none_or(|a| a >= INVENTORY_MISS_RELOAD) {
+                self.load_index().await?;
+            }
+        }
+        Ok(st.read().ad(id).map(|a| (**a).clone()))
     }
 
     async fn set_ad_status(&self, id: &str, status: AdStatus) -> Result<bool> {
