@@ -199,7 +199,9 @@ impl Engine {
 
     /// [`ads_for`](Self::ads_for) in stateless serving.
     pub(super) async fn stateless_ads_for(&self, user: &UserId, k: usize) -> Result<Vec<AdMatch>> {
-        drop(self.ads_index().await?);
+        if k.min(self.ads_index().await?.ad_count()) == 0 {
+            return Ok(Vec::new());
+        }
         let store = &self.inner.store;
         let (now, decay) = (self.now(), self.inner.decay);
         let records = store.interests(user).await?;
