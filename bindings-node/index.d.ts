@@ -110,6 +110,12 @@ export declare class Engine {
    */
   clickReport(query?: ReportQuery | undefined | null): Promise<ClickReport>
   /**
+   * Computes every user's `k` (default 50) most similar users into the store's neighbour
+   * table: what `similarUsers` and lookalikes read with `serving: 'stateless'` (see
+   * docs/scaling.md). Run it on a schedule; results carry the time it ran.
+   */
+  buildNeighbours(k?: number | undefined | null): Promise<NeighbourStats>
+  /**
    * Rebuilds the in-memory similarity index from the store, picking up what other
    * processes wrote. The engine keeps it current with its own events, so a single process
    * never needs this.
@@ -227,6 +233,11 @@ export interface AdMatch {
   matched: Array<MatchedInterest>
   /** How many of the user's similar users clicked the ad. */
   similarUsersEngaged: number
+  /**
+   * When those similar users were computed (`serving: 'stateless'`); absent with the
+   * in-memory index, where they are live.
+   */
+  neighboursComputedAt?: Date
 }
 
 /** One user of an audience. */
@@ -296,6 +307,17 @@ export interface EngineOptions {
   candidateBudget?: number
   /** Least cosine a user needs to belong to an audience (default 0.05, 0 to 1). */
   audienceMinScore?: number
+  /**
+   * `index` (default: the whole similarity index in memory, built on first use) or
+   * `stateless` (ads inventory in memory; the user's rows, the precomputed neighbour table
+   * and the term -> users lookup read per request: see docs/scaling.md).
+   */
+  serving?: 'index' | 'stateless'
+  /**
+   * With `serving: 'stateless'`: seconds the ads inventory is served before it is read
+   * again (default 60).
+   */
+  inventoryTtl?: number
 }
 
 /** Event details of an unlike. */
@@ -345,6 +367,8 @@ export interface ForgetReport {
   optOuts: number
   /** LLM answers cached from the user's data. */
   cachedAnswers: number
+  /** The user's precomputed neighbour list and the entries naming them in other lists. */
+  neighbours: number
   /** All rows removed. */
   total: number
 }
@@ -414,6 +438,16 @@ export interface MatchedInterest {
   strength: number
   /** The interest's share of the user's profile. */
   weight: number
+}
+
+/** What `buildNeighbours` wrote. */
+export interface NeighbourStats {
+  /** Users whose list was written. */
+  users: number
+  /** Neighbour entries written, over all lists. */
+  neighbours: number
+  /** The time every list was stamped with. */
+  computedAt: Date
 }
 
 /** The post and event details of a like or an upload. */
@@ -510,6 +544,11 @@ export interface SimilarUser {
   score: number
   /** The interests both share, largest contribution first (at most 5). */
   shared: Array<string>
+  /**
+   * When this similarity was computed (`serving: 'stateless'`); absent with the
+   * in-memory index, where it is live.
+   */
+  computedAt?: Date
 }
 
 /** The weight one event added to one term (negative for an unlike). */

@@ -374,6 +374,9 @@ pub async fn forget_user_leaves_nothing(h: &dyn Harness) {
         store.cache_put(key, "ideas", T0, later).await.unwrap();
     }
     assert_eq!(engine.similar_users("bystander", 5).await.unwrap().len(), 1);
+    // Precomputed neighbours: the doomed user's own list, and the bystander's naming them.
+    let built = engine.build_neighbours(10).await.unwrap();
+    assert_eq!(built.neighbours, 2);
     assert!(h.rows_mentioning(doomed) > 5);
     let bystander_before = engine.interests("bystander", 10).await.unwrap();
 
@@ -382,6 +385,9 @@ pub async fn forget_user_leaves_nothing(h: &dyn Harness) {
     assert_eq!(h.rows_mentioning(doomed), 0);
     assert_eq!(report.opt_outs, 1);
     assert_eq!(report.cached_answers, 1);
+    assert_eq!(report.neighbours, 2);
+    let bystander = UserId::new("bystander").unwrap();
+    assert!(store.neighbours(&[bystander]).await.unwrap().is_empty());
     assert_eq!(store.cache_get(&doomed_key, T0).await.unwrap(), None);
     assert!(store.cache_get(&bystander_key, T0).await.unwrap().is_some());
     assert!(engine.interests(doomed, 10).await.unwrap().is_empty());
@@ -565,7 +571,10 @@ macro_rules! conformance_suite {
             clicks_are_idempotent_and_reports_recount,
             audiences_respect_opt_outs_and_the_minimum,
             similar_users_follow_profile_changes,
-            the_cache_expires_by_the_callers_clock
+            the_cache_expires_by_the_callers_clock,
+            neighbour_table_round_trips,
+            stateless_serving_matches_the_index,
+            stateless_serving_reads_own_rows_per_request
         );
     };
     (@tests $make:expr; $($name:ident),*) => {
@@ -1119,4 +1128,553 @@ pub async fn similar_users_follow_profile_changes(h: &dyn Harness) {
         assert!((a.score - b.score).abs() < 1e-5, "{a:?} {b:?}");
     }
     assert_eq!(engine.similar_users("ghost", 5).await.unwrap().len(), 0);
+}
+
+fn neighbour(user: &str, score: f64, shared: &[&str]) -> sociallens::Neighbour {
+    sociallens::Neighbour {
+        user: UserId::new(user).unwrap(),
+        score,
+        shared_terms: shared.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+/// The neighbour table: lists come back in the order asked, best first, with their time;
+/// a put replaces (an empty list clears); a bad list is refused and writes nothing;
+/// `users_with_term` pages through a term's users in id order with their rows.
+pub async fn neighbour_table_round_trips(h: &dyn Harness) {
+    use sociallens::NeighbourList;
+    let store = h.open();
+    let id = |s: &str| UserId::new(s).unwrap();
+    let t1 = T0.plus(Duration::from_secs(60));
+    let ana = NeighbourList {
+        user: id("ana"),
+        neighbours: vec![
+            neighbour("ben", 0.9, &["surfboard", "wave"]),
+            neighbour("cleo", 0.4, &["wave"]),
+        ],
+        computed_at: t1,
+    };
+    let ben = NeighbourList {
+        user: id("ben"),
+        neighbours: vec![neighbour("ana", 0.9, &["surfboard"])],
+        computed_at: T0,
+    };
+    store
+        .put_neighbours(&[ana.clone(), ben.clone()])
+        .await
+        .unwrap();
+    let got = store
+        .neighbours(&[id("ben"), id("nobody"), id("ana")])
+        .await
+        .unwrap();
+    assert_eq!(got, vec![ben.clone(), ana.clone()]);
+    // Replacing a list drops its old entries; an empty list clears it.
+    let ana2 = NeighbourList {
+        user: id("ana"),
+        neighbours: vec![neighbour("dan", 0.7, &[])],
+        computed_at: t1.plus(Duration::from_secs(1)),
+    };
+    let ben_cleared = NeighbourList {
+        neighbours: Vec::new(),
+        ..ben.clone()
+    };
+    store
+        .put_neighbours(&[ana2.clone(), ben_cleared])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.neighbours(&[id("ana"), id("ben")]).await.unwrap(),
+        vec![ana2.clone()]
+    );
+    // Not a cosine, or oneself as a neighbour: refused, and the good list of the same
+    // batch is not written either.
+    for bad in [
+        neighbour("x", f64::NAN, &[]),
+        neighbour("x", 2.0, &[]),
+        neighbour("eve", 0.5, &[]),
+    ] {
+        let lists = [
+            NeighbourList {
+                user: id("fred"),
+                neighbours: vec![neighbour("ana", 0.5, &[])],
+                computed_at: T0,
+            },
+            NeighbourList {
+                user: id("eve"),
+                neighbours: vec![bad],
+                computed_at: T0,
+            },
+        ];
+        let err = store.put_neighbours(&lists).await.unwrap_err();
+        assert_eq!(err.code(), "INVALID_INPUT");
+        assert!(store
+            .neighbours(&[id("fred"), id("eve")])
+            .await
+            .unwrap()
+            .is_empty());
+    }
+    assert_eq!(store.neighbours(&[id("ana")]).await.unwrap(), vec![ana2]);
+
+    // users_with_term: 25 users with "kite" (and others without), paged by 10.
+    let engine = engine_at(store.clone(), Arc::new(ManualClock::new(T0)));
+    for i in 0..25 {
+        let terms: &[&str] = if i % 2 == 0 {
+            &["kite", "beach"]
+        } else {
+            &["kite"]
+        };
+        engine
+            .record_like(
+                &format!("k{i:02}"),
+                Post::new(format!("kp{i}")).with_interests(terms.iter().copied()),
+            )
+            .await
+            .unwrap();
+    }
+    engine
+        .record_like("other", Post::new("o").with_interests(["cat"]))
+        .await
+        .unwrap();
+    let mut seen: Vec<String> = Vec::new();
+    let mut after: Option<UserId> = None;
+    loop {
+        let page = store
+            .users_with_term("kite", after.as_ref(), 10)
+            .await
+            .unwrap();
+        assert!(page.len() <= 10);
+        for (u, rec) in &page {
+            assert_eq!(rec.term, "kite");
+            assert_eq!(rec.count, 1);
+            assert!((rec.weight_at(T0, sociallens::Decay::default()) - 1.0).abs() < 1e-9);
+            seen.push(u.as_str().to_string());
+        }
+        match page.last() {
+            Some((u, _)) if page.len() == 10 => after = Some(u.clone()),
+            _ => break,
+        }
+    }
+    let want: Vec<String> = (0..25).map(|i| format!("k{i:02}")).collect();
+    assert_eq!(seen, want);
+    let beach = store.users_with_term("beach", None, 100).await.unwrap();
+    assert_eq!(beach.len(), 13);
+    assert!(store
+        .users_with_term("nothing", None, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .users_with_term("kite", None, 0)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+/// Ads for the comparison of stateless serving with the index: interest matches of every
+/// kind, a lookalike-only ad, a frequency cap, an excluded category, a paused ad.
+fn comparison_ads() -> Vec<Ad> {
+    let mut ads = surf_ads();
+    ads.extend([
+        Ad::new("tennis-1", "Rackets", "Rackets", "tennis")
+            .interests(["tennis racket"])
+            .frequency_cap(FrequencyCap::per_day(1)),
+        Ad::new("beach-1", "Towels", "Beach towels", "beach").interests(["towel"]),
+        Ad::new("pets-1", "Pets", "Food for pets", "pets")
+            .interests(["cat food", "dog"])
+            .excluded_categories(["kitchen"]),
+        Ad::new("pizza-1", "Ovens", "Pizza ovens", "kitchen")
+            .interests(["pizza oven", "pizza"])
+            .status(sociallens::ads::AdStatus::Paused),
+        Ad::new("kite-1", "Kites", "Kites", "kite").interests(["kite", "beach"]),
+    ]);
+    ads
+}
+
+/// A small world for the comparison: 40 users with 1-4 interests each (weights spread over
+/// two months), clicks, impressions and opt-outs, written through `engine`.
+async fn comparison_world(engine: &Engine, clock: &ManualClock) -> Vec<String> {
+    const WORDS: [&str; 10] = [
+        "surfboard",
+        "wave",
+        "beach",
+        "tennis",
+        "tennis racket",
+        "cat",
+        "dog",
+        "pizza",
+        "oven",
+        "kite",
+    ];
+    let mut seed = 0x51a7_e1e5_u64;
+    let mut next = move |n: usize| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((seed >> 33) % n as u64) as usize
+    };
+    engine.add_ads(comparison_ads()).await.unwrap();
+    let users: Vec<String> = (0..40).map(|i| format!("cmp-{i:02}")).collect();
+    for (i, u) in users.iter().enumerate() {
+        for p in 0..1 + next(3) {
+            let terms: Vec<&str> = (0..1 + next(3)).map(|_| WORDS[next(WORDS.len())]).collect();
+            let at = T0.minus(Duration::from_secs(next(60) as u64 * 86_400));
+            engine
+                .record_like_with(
+                    u,
+                    Post::new(format!("{u}-p{p}")).with_interests(terms),
+                    EventOptions::default().at(at),
+                )
+                .await
+                .unwrap();
+        }
+        match i % 7 {
+            0 => {
+                engine.record_click(u, "beach-1").await.unwrap();
+            }
+            1 => {
+                engine.record_click(u, "surf-1").await.unwrap();
+            }
+            2 => {
+                engine.record_click(u, "kitchen-1").await.unwrap();
+            }
+            3 => {
+                engine.record_impression(u, "tennis-1").await.unwrap();
+            }
+            4 => engine.set_opt_out(u, "surf", true).await.unwrap(),
+            _ => {}
+        }
+    }
+    clock.advance(Duration::from_secs(3600));
+    users
+}
+
+/// Letter counts, normalised: a deterministic stand-in for a sentence-embedding model.
+struct Letters;
+
+impl sociallens::recommend::Embedder for Letters {
+    fn model_id(&self) -> String {
+        "letters".into()
+    }
+    fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        Ok(texts
+            .iter()
+            .map(|t| {
+                let mut v = [0f32; 26];
+                for b in t.bytes().filter(u8::is_ascii_lowercase) {
+                    v[(b - b'a') as usize] += 1.0;
+                }
+                let n = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-9);
+                v.iter().map(|x| x / n).collect()
+            })
+            .collect())
+    }
+}
+
+/// `live.ads_for(u)` and `cold.ads_for(u)` agree: ids in order, scores, lookalike counts,
+/// explanations; the stateless one says its neighbours were computed at `at`. Returns
+/// (ads compared, lookalike ads among them).
+async fn compare_ads_for(
+    live: &Engine,
+    cold: &Engine,
+    u: &str,
+    at: Option<Timestamp>,
+) -> (usize, usize) {
+    let mut lookalikes = 0;
+    let want = live.ads_for(u, 10).await.unwrap();
+    let got = cold.ads_for(u, 10).await.unwrap();
+    let ids =
+        |v: &[sociallens::ads::AdMatch]| v.iter().map(|m| m.ad.id.clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&want), ids(&got), "ads for {u}");
+    for (w, g) in want.iter().zip(&got) {
+        assert!(
+            close(w.score, g.score),
+            "{u} {}: {} vs {}",
+            w.ad.id,
+            w.score,
+            g.score
+        );
+        assert!(close(w.interest_score, g.interest_score));
+        assert!(close(w.lookalike_score, g.lookalike_score));
+        assert_eq!(w.similar_users_engaged, g.similar_users_engaged);
+        let why = |m: &sociallens::ads::AdMatch| {
+            let mut v: Vec<(String, String, &'static str)> = m
+                .matched
+                .iter()
+                .map(|x| (x.interest.clone(), x.ad_term.clone(), x.kind.as_str()))
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(why(w), why(g), "{u} {}", w.ad.id);
+        assert_eq!(w.neighbours_computed_at, None);
+        assert_eq!(g.neighbours_computed_at, at);
+        lookalikes += usize::from(g.similar_users_engaged > 0);
+    }
+    (want.len(), lookalikes)
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-5
+}
+
+/// Stateless serving gives the index's answers on the same data after a neighbour build:
+/// ads (scores, lookalikes, explanations, caps, opt-outs, exclusions), similar users and
+/// audiences (members, scores, sizes, the privacy minimum); and says how old its
+/// neighbours are.
+pub async fn stateless_serving_matches_the_index(h: &dyn Harness) {
+    let clock = Arc::new(ManualClock::new(T0));
+    let config = sociallens::ads::AdsConfig {
+        min_audience_size: 3,
+        ..Default::default()
+    };
+    let live = Engine::builder()
+        .shared_store(h.open())
+        .clock(clock.clone())
+        .ads_config(config)
+        .build()
+        .unwrap();
+    let users = comparison_world(&live, &clock).await;
+    let built = live.build_neighbours(100).await.unwrap();
+    assert_eq!(built.computed_at, live.now());
+    assert_eq!(built.users, users.len());
+    let cold = Engine::builder()
+        .shared_store(h.open())
+        .clock(clock.clone())
+        .ads_config(config)
+        .serving(sociallens::Serving::stateless())
+        .build()
+        .unwrap();
+    let (mut compared_ads, mut lookalikes, mut peers) = (0, 0, 0);
+    for u in &users {
+        let want = live.similar_users(u, 100).await.unwrap();
+        let got = cold.similar_users(u, 100).await.unwrap();
+        assert_eq!(want.len(), got.len(), "similar users of {u}");
+        let by_user: BTreeMap<&str, &sociallens::ads::SimilarUser> =
+            got.iter().map(|s| (s.user.as_str(), s)).collect();
+        for w in &want {
+            let g = by_user[w.user.as_str()];
+            assert!(close(w.score, g.score), "{u}: {w:?} vs {g:?}");
+            let mut a = w.shared.clone();
+            let mut b = g.shared.clone();
+            a.sort();
+            b.sort();
+            assert_eq!(a, b, "{u}: shared with {}", w.user);
+            assert_eq!(
+                (w.computed_at, g.computed_at),
+                (None, Some(built.computed_at))
+            );
+        }
+        peers += want.len();
+
+        let (n, l) = compare_ads_for(&live, &cold, u, Some(built.computed_at)).await;
+        compared_ads += n;
+        lookalikes += l;
+    }
+    assert!(
+        compared_ads > 40 && lookalikes > 5 && peers > 100,
+        "{compared_ads} {lookalikes} {peers}"
+    );
+
+    let queries = [
+        AudienceQuery::interests(["surfboard", "wave"]),
+        AudienceQuery::interests(["cat"]),
+        AudienceQuery::interests(["tennis"]),
+        AudienceQuery::interests(["kite", "beach"]),
+        AudienceQuery::ad("surf-1"),
+        AudienceQuery::ad("beach-1"),
+        AudienceQuery::ad("pets-1"),
+    ];
+    for q in &queries {
+        let want = live
+            .audience_bypassing_privacy_minimum(q.clone(), 1000)
+            .await
+            .unwrap();
+        let got = cold
+            .audience_bypassing_privacy_minimum(q.clone(), 1000)
+            .await
+            .unwrap();
+        assert_eq!(want.len(), got.len(), "{q:?}");
+        assert!(!want.is_empty(), "{q:?}");
+        let by_user: BTreeMap<&str, &sociallens::ads::AudienceMember> =
+            got.iter().map(|m| (m.user.as_str(), m)).collect();
+        for w in &want {
+            let g = by_user
+                .get(w.user.as_str())
+                .unwrap_or_else(|| panic!("{q:?}: {} missing", w.user));
+            assert!(close(w.score, g.score), "{q:?}: {w:?} vs {g:?}");
+            let (mut a, mut b) = (w.matched.clone(), g.matched.clone());
+            a.sort();
+            b.sort();
+            assert_eq!(a, b, "{q:?} {}", w.user);
+        }
+        for (a, b) in got.iter().zip(got.iter().skip(1)) {
+            assert!(a.score >= b.score, "{q:?}: not best first");
+        }
+        let size = |r: Result<usize>| r.map_err(|e| e.code());
+        assert_eq!(
+            size(live.audience_size(q.clone()).await),
+            size(cold.audience_size(q.clone()).await),
+            "{q:?}"
+        );
+    }
+    // The privacy minimum holds the same way.
+    let small = AudienceQuery::interests(["wetsuit"]);
+    assert_eq!(
+        cold.audience(small.clone(), 10).await.unwrap_err().code(),
+        "PRIVACY"
+    );
+    assert_eq!(
+        live.audience(small, 10).await.unwrap_err().code(),
+        "PRIVACY"
+    );
+    assert_eq!(
+        cold.audience(AudienceQuery::ad("nope"), 5)
+            .await
+            .unwrap_err()
+            .code(),
+        "NOT_FOUND"
+    );
+    // Nothing of any user was loaded into memory.
+    assert_eq!(cold.refresh_index().await.unwrap().users, 0);
+
+    // With an embedder, semantic matches (computed per term, cached) agree too.
+    let with_embedder = |serving| {
+        Engine::builder()
+            .shared_store(h.open())
+            .clock(clock.clone())
+            .ads_config(config)
+            .embedder(Letters)
+            .serving(serving)
+            .build()
+            .unwrap()
+    };
+    let live = with_embedder(sociallens::Serving::InMemoryIndex);
+    let cold = with_embedder(sociallens::Serving::stateless());
+    let mut semantic = 0;
+    for u in &users {
+        compare_ads_for(&live, &cold, u, Some(built.computed_at)).await;
+        semantic += cold
+            .ads_for(u, 10)
+            .await
+            .unwrap()
+            .iter()
+            .flat_map(|m| &m.matched)
+            .filter(|m| m.kind.as_str() == "semantic")
+            .count();
+    }
+    assert!(semantic > 0);
+}
+
+/// Stateless serving reads the user's own rows per request (a like changes their ads at
+/// once), serves similar users from the last neighbour build and says when it ran, drops
+/// a forgotten user from every list at once, and sees other processes' ads after its
+/// inventory TTL.
+pub async fn stateless_serving_reads_own_rows_per_request(h: &dyn Harness) {
+    use sociallens::Serving;
+    let clock = Arc::new(ManualClock::new(T0));
+    let stateless = |ttl: Duration| {
+        Engine::builder()
+            .shared_store(h.open())
+            .clock(clock.clone())
+            .serving(Serving::Stateless { inventory_ttl: ttl })
+            .build()
+            .unwrap()
+    };
+    let cold = stateless(Duration::from_secs(3600));
+    cold.add_ads(comparison_ads()).await.unwrap();
+    cold.record_like("ana", Post::new("a1").with_interests(["surfboard"]))
+        .await
+        .unwrap();
+    let ids = |v: Vec<sociallens::ads::AdMatch>| v.into_iter().map(|m| m.ad.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(cold.ads_for("ana", 10).await.unwrap()),
+        ["surf-2", "surf-1"]
+    );
+    // A like changes ana's own ads at once; no neighbours are stored yet.
+    cold.record_like("ana", Post::new("a2").with_interests(["tennis racket"]))
+        .await
+        .unwrap();
+    let ads = cold.ads_for("ana", 10).await.unwrap();
+    assert!(ads.iter().any(|m| m.ad.id == "tennis-1"), "{ads:?}");
+    assert!(ads.iter().all(|m| m.neighbours_computed_at.is_none()));
+    assert!(cold.similar_users("ana", 5).await.unwrap().is_empty());
+    // A frequency cap counts impressions at once too.
+    cold.record_impression("ana", "tennis-1").await.unwrap();
+    assert!(!ids(cold.ads_for("ana", 10).await.unwrap()).contains(&"tennis-1".to_string()));
+
+    cold.record_like(
+        "ben",
+        Post::new("b1").with_interests(["surfboard", "tennis racket"]),
+    )
+    .await
+    .unwrap();
+    cold.record_click("ben", "beach-1").await.unwrap();
+    let first = cold.build_neighbours(20).await.unwrap();
+    let peers = cold.similar_users("ana", 5).await.unwrap();
+    assert_eq!(peers.len(), 1);
+    assert_eq!(peers[0].user.as_str(), "ben");
+    assert_eq!(peers[0].computed_at, Some(T0));
+    // ben's click reaches ana through the table.
+    let beach = cold.ads_for("ana", 10).await.unwrap();
+    let beach = beach
+        .iter()
+        .find(|m| m.ad.id == "beach-1")
+        .expect("lookalike ad");
+    assert_eq!(
+        (beach.similar_users_engaged, beach.neighbours_computed_at),
+        (1, Some(first.computed_at))
+    );
+
+    // A day later cleo arrives: not a neighbour until the next build, which says when.
+    clock.advance(Duration::from_secs(86_400));
+    cold.record_like("cleo", Post::new("c1").with_interests(["surfboard"]))
+        .await
+        .unwrap();
+    assert_eq!(cold.similar_users("ana", 5).await.unwrap().len(), 1);
+    let second = cold.build_neighbours(20).await.unwrap();
+    assert_eq!(second.computed_at, cold.now());
+    let peers = cold.similar_users("ana", 5).await.unwrap();
+    assert_eq!(peers.len(), 2);
+    assert!(peers
+        .iter()
+        .all(|p| p.computed_at == Some(second.computed_at)));
+    // Forgetting cleo takes her out of every list at once.
+    cold.forget_user("cleo").await.unwrap();
+    let peers = cold.similar_users("ana", 5).await.unwrap();
+    assert_eq!(
+        peers.iter().map(|p| p.user.as_str()).collect::<Vec<_>>(),
+        ["ben"]
+    );
+    assert!(cold.similar_users("cleo", 5).await.unwrap().is_empty());
+
+    // Ads written by another process: seen after the inventory's TTL (here: at once with
+    // a zero TTL; after a refresh with the hour-long one).
+    let other = stateless(Duration::from_secs(3600));
+    other
+        .add_ads(vec![
+            Ad::new("surf-9", "Wax", "Wax", "surf").interests(["surfboard"])
+        ])
+        .await
+        .unwrap();
+    if h.persistent() || Arc::ptr_eq(&h.open(), &h.open()) {
+        // Within the TTL the inventory does not serve it...
+        assert!(!ids(cold.ads_for("ana", 10).await.unwrap()).contains(&"surf-9".to_string()));
+        // ...but a click on it is not refused (an unknown id reads the ads again, at most
+        // once a second).
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        cold.record_click("ben", "surf-9").await.unwrap();
+        let fresh = stateless(Duration::ZERO);
+        assert!(ids(fresh.ads_for("ana", 10).await.unwrap()).contains(&"surf-9".to_string()));
+        assert_eq!(cold.refresh_index().await.unwrap().users, 0);
+        assert!(ids(cold.ads_for("ana", 10).await.unwrap()).contains(&"surf-9".to_string()));
+    }
+    // Bad input is refused.
+    assert_eq!(
+        cold.ads_for("", 5).await.unwrap_err().code(),
+        "INVALID_INPUT"
+    );
+    assert_eq!(
+        cold.build_neighbours(0).await.unwrap_err().code(),
+        "INVALID_INPUT"
+    );
 }

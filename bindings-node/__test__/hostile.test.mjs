@@ -162,6 +162,7 @@ test('every public callable survives hostile numbers, in a subprocess', () => {
       'Engine.optOuts': ['ana'],
       'Engine.clickReport': [{ groupBy: ['category'], start: new Date(0), end: new Date(2_000_000_000_000), timeZone: 'UTC' }],
       'Engine.refreshIndex': [],
+      'Engine.buildNeighbours': [5],
       'Engine.addProducts': [[{ id: 'p-2', title: 'Leash', keywords: ['dog'], price: 9.5 }]],
       'Engine.products': [],
       'Engine.removeProduct': ['p-2'],

@@ -145,6 +145,9 @@ pub struct AdMatch {
     pub matched: Vec<MatchedInterest>,
     /// How many of the user's similar users clicked the ad.
     pub similar_users_engaged: u32,
+    /// When those similar users were computed (`serving: 'stateless'`); absent with the
+    /// in-memory index, where they are live.
+    pub neighbours_computed_at: Option<DateTime<Utc>>,
 }
 
 impl From<core::ads::AdMatch> for AdMatch {
@@ -166,6 +169,7 @@ impl From<core::ads::AdMatch> for AdMatch {
                 })
                 .collect(),
             similar_users_engaged: m.similar_users_engaged.min(u32::MAX as usize) as u32,
+            neighbours_computed_at: m.neighbours_computed_at.map(to_date),
         }
     }
 }
@@ -179,6 +183,9 @@ pub struct SimilarUser {
     pub score: f64,
     /// The interests both share, largest contribution first (at most 5).
     pub shared: Vec<String>,
+    /// When this similarity was computed (`serving: 'stateless'`); absent with the
+    /// in-memory index, where it is live.
+    pub computed_at: Option<DateTime<Utc>>,
 }
 
 /// Whom an audience is for: give exactly one of `interests` and `ad`.
@@ -330,6 +337,17 @@ pub struct IndexStats {
     pub terms: u32,
 }
 
+/// What `buildNeighbours` wrote.
+#[napi(object)]
+pub struct NeighbourStats {
+    /// Users whose list was written.
+    pub users: u32,
+    /// Neighbour entries written, over all lists.
+    pub neighbours: u32,
+    /// The time every list was stamped with.
+    pub computed_at: DateTime<Utc>,
+}
+
 fn small(n: usize) -> u32 {
     n.min(u32::MAX as usize) as u32
 }
@@ -452,6 +470,7 @@ impl Engine {
                     user: s.user.to_string(),
                     score: s.score,
                     shared: s.shared,
+                    computed_at: s.computed_at.map(to_date),
                 })
                 .collect())
         })
@@ -619,6 +638,27 @@ impl Engine {
                 None => CoreReportQuery::default(),
             };
             Ok(engine.click_report(query).await?.into())
+        })
+    }
+
+    /// Computes every user's `k` (default 50) most similar users into the store's neighbour
+    /// table: what `similarUsers` and lookalikes read with `serving: 'stateless'` (see
+    /// docs/scaling.md). Run it on a schedule; results carry the time it ran.
+    #[napi(catch_unwind, ts_return_type = "Promise<NeighbourStats>")]
+    pub fn build_neighbours<'env>(
+        &self,
+        env: &'env Env,
+        k: Option<f64>,
+    ) -> Result<PromiseRaw<'env, NeighbourStats>> {
+        let engine = self.inner.clone();
+        promise(env, async move {
+            let k = size("k", k, 50)?;
+            let s = engine.build_neighbours(k).await?;
+            Ok(NeighbourStats {
+                users: small(s.users),
+                neighbours: small(s.neighbours),
+                computed_at: to_date(s.computed_at),
+            })
         })
     }
 

@@ -141,6 +141,14 @@ pub struct EngineOptions {
     pub candidate_budget: Option<f64>,
     /// Least cosine a user needs to belong to an audience (default 0.05, 0 to 1).
     pub audience_min_score: Option<f64>,
+    /// `index` (default: the whole similarity index in memory, built on first use) or
+    /// `stateless` (ads inventory in memory; the user's rows, the precomputed neighbour table
+    /// and the term -> users lookup read per request: see docs/scaling.md).
+    #[napi(ts_type = "'index' | 'stateless'")]
+    pub serving: Option<String>,
+    /// With `serving: 'stateless'`: seconds the ads inventory is served before it is read
+    /// again (default 60).
+    pub inventory_ttl: Option<f64>,
 }
 
 /// The post and event details of a like or an upload.
@@ -243,6 +251,8 @@ pub struct ForgetReport {
     pub opt_outs: i64,
     /// LLM answers cached from the user's data.
     pub cached_answers: i64,
+    /// The user's precomputed neighbour list and the entries naming them in other lists.
+    pub neighbours: i64,
     /// All rows removed.
     pub total: i64,
 }
@@ -783,6 +793,7 @@ impl Engine {
                 captions: r.captions as i64,
                 opt_outs: r.opt_outs as i64,
                 cached_answers: r.cached_answers as i64,
+                neighbours: r.neighbours as i64,
             })
         })
     }
@@ -838,11 +849,28 @@ impl Engine {
                 .audience_min_score
                 .unwrap_or(ads_defaults.audience_min_score),
         };
+        let serving = match options.serving.as_deref().unwrap_or("index") {
+            "index" => core::Serving::InMemoryIndex,
+            "stateless" => core::Serving::Stateless {
+                inventory_ttl: core::duration_from_secs(
+                    "inventoryTtl",
+                    options
+                        .inventory_ttl
+                        .unwrap_or(core::Serving::DEFAULT_INVENTORY_TTL.as_secs_f64()),
+                )?,
+            },
+            other => {
+                return Err(core::Error::InvalidInput(format!(
+                    "serving must be 'index' or 'stateless', got {other:?}"
+                )))
+            }
+        };
         let mut builder = core::Engine::builder()
             .store_url(&options.store)
             .signal_weights(weights)
             .ads_config(ads_config)
-            .decay(decay);
+            .decay(decay)
+            .serving(serving);
         if let Some(llm) = models.llm {
             builder = builder.shared_llm(llm);
         }

@@ -458,7 +458,9 @@ impl MatchedInterest {
 /// An ad chosen for a user, with why: `score` = `interest_score` · interest_weight +
 /// `lookalike_score` · lookalike_weight; `matched` lists the user's interests that matched
 /// the targeting (strongest first); `similar_users_engaged` counts the user's similar users
-/// who clicked it.
+/// who clicked it; `neighbours_computed_at` is when those similar users were computed (a
+/// UTC datetime with `serving="stateless"`, None with the in-memory index, where they are
+/// live).
 #[pyclass(module = "sociallens", frozen, get_all)]
 pub(crate) struct AdMatch {
     ad: Py<PyAd>,
@@ -467,6 +469,7 @@ pub(crate) struct AdMatch {
     lookalike_score: f64,
     matched: Vec<Py<MatchedInterest>>,
     similar_users_engaged: usize,
+    neighbours_computed_at: Option<Py<PyAny>>,
 }
 
 #[pymethods]
@@ -511,17 +514,23 @@ impl AdMatch {
                 })
                 .collect::<PyResult<_>>()?,
             similar_users_engaged: m.similar_users_engaged,
+            neighbours_computed_at: m
+                .neighbours_computed_at
+                .map(|t| crate::to_datetime(py, t).map(Bound::unbind))
+                .transpose()?,
         })
     }
 }
 
-/// Another user whose interests resemble the user's: `score` (cosine, 0..1) and `shared`
-/// (the interests both have, largest contribution first, at most 5).
+/// Another user whose interests resemble the user's: `score` (cosine, 0..1), `shared`
+/// (the interests both have, largest contribution first, at most 5) and `computed_at`
+/// (when: a UTC datetime with `serving="stateless"`, None with the in-memory index).
 #[pyclass(module = "sociallens", frozen, get_all)]
 pub(crate) struct SimilarUser {
     user: String,
     score: f64,
     shared: Vec<String>,
+    computed_at: Option<Py<PyAny>>,
 }
 
 #[pymethods]
@@ -534,13 +543,17 @@ impl SimilarUser {
     }
 }
 
-impl From<core::ads::SimilarUser> for SimilarUser {
-    fn from(s: core::ads::SimilarUser) -> Self {
-        Self {
+impl SimilarUser {
+    pub(crate) fn from_core(py: Python<'_>, s: core::ads::SimilarUser) -> PyResult<Self> {
+        Ok(Self {
             user: s.user.to_string(),
             score: s.score,
             shared: s.shared,
-        }
+            computed_at: s
+                .computed_at
+                .map(|t| crate::to_datetime(py, t).map(Bound::unbind))
+                .transpose()?,
+        })
     }
 }
 
@@ -603,6 +616,35 @@ impl IndexStats {
             "IndexStats(users={}, ads={}, terms={})",
             self.users, self.ads, self.terms
         )
+    }
+}
+
+/// What `Engine.build_neighbours` wrote: `users` (lists written), `neighbours` (entries,
+/// over all lists) and `computed_at` (the UTC datetime every list was stamped with).
+#[pyclass(module = "sociallens", frozen, get_all)]
+pub(crate) struct NeighbourStats {
+    users: usize,
+    neighbours: usize,
+    computed_at: Py<PyAny>,
+}
+
+#[pymethods]
+impl NeighbourStats {
+    fn __repr__(&self) -> String {
+        format!(
+            "NeighbourStats(users={}, neighbours={})",
+            self.users, self.neighbours
+        )
+    }
+}
+
+impl NeighbourStats {
+    pub(crate) fn from_core(py: Python<'_>, s: core::NeighbourStats) -> PyResult<Self> {
+        Ok(Self {
+            users: s.users,
+            neighbours: s.neighbours,
+            computed_at: crate::to_datetime(py, s.computed_at)?.unbind(),
+        })
     }
 }
 

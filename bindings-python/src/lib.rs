@@ -3,7 +3,9 @@
 
 mod ads;
 
-use ads::{AdMatch, AudienceMember, IndexStats, PyAd, PyAdsConfig, Report, SimilarUser};
+use ads::{
+    AdMatch, AudienceMember, IndexStats, NeighbourStats, PyAd, PyAdsConfig, Report, SimilarUser,
+};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
@@ -380,7 +382,8 @@ impl From<core::EventOutcome> for EventOutcome {
 }
 
 /// Rows `forget_user` removed, per kind (`opt_outs`: ad category opt-outs,
-/// `cached_answers`: LLM answers cached from the user's data), and their `total`.
+/// `cached_answers`: LLM answers cached from the user's data, `neighbours`: the user's
+/// precomputed neighbour list and the entries naming them in other lists), and their `total`.
 #[pyclass(module = "sociallens", frozen, get_all)]
 struct ForgetReport {
     interests: u64,
@@ -390,6 +393,7 @@ struct ForgetReport {
     captions: u64,
     opt_outs: u64,
     cached_answers: u64,
+    neighbours: u64,
     total: u64,
 }
 
@@ -397,14 +401,15 @@ struct ForgetReport {
 impl ForgetReport {
     fn __repr__(&self) -> String {
         format!(
-            "ForgetReport(interests={}, events={}, active_signals={}, posts={}, captions={}, opt_outs={}, cached_answers={})",
+            "ForgetReport(interests={}, events={}, active_signals={}, posts={}, captions={}, opt_outs={}, cached_answers={}, neighbours={})",
             self.interests,
             self.events,
             self.active_signals,
             self.posts,
             self.captions,
             self.opt_outs,
-            self.cached_answers
+            self.cached_answers,
+            self.neighbours
         )
     }
 }
@@ -820,7 +825,7 @@ fn signal_post(
 #[pymethods]
 impl Engine {
     #[new]
-    #[pyo3(signature = (store, *, captioner=None, extractor="interests", llm=None, embedder=None, llm_cache_ttl=86400.0, half_life_days=30.0, like_weight=1.0, upload_weight=2.0, click_weight=0.5, impression_weight=0.0, ads_config=None, clock=None))]
+    #[pyo3(signature = (store, *, captioner=None, extractor="interests", llm=None, embedder=None, llm_cache_ttl=86400.0, half_life_days=30.0, like_weight=1.0, upload_weight=2.0, click_weight=0.5, impression_weight=0.0, ads_config=None, clock=None, serving="index", inventory_ttl=60.0))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         store: &str,
@@ -836,8 +841,21 @@ impl Engine {
         impression_weight: f64,
         ads_config: Option<PyRef<'_, PyAdsConfig>>,
         clock: Option<PyRef<'_, PyManualClock>>,
+        serving: &str,
+        inventory_ttl: f64,
     ) -> PyResult<Self> {
         guard(|| {
+            let serving = match serving {
+                "index" => core::Serving::InMemoryIndex,
+                "stateless" => core::Serving::Stateless {
+                    inventory_ttl: seconds("inventory_ttl", inventory_ttl)?,
+                },
+                other => {
+                    return Err(to_py_err(core::Error::InvalidInput(format!(
+                        "serving must be \"index\" or \"stateless\", got {other:?}"
+                    ))))
+                }
+            };
             let decay = match half_life_days {
                 None => core::Decay::none(),
                 Some(d) => core::half_life_days(d).map_err(to_py_err)?,
@@ -851,7 +869,8 @@ impl Engine {
             let mut builder = core::Engine::builder()
                 .store_url(store)
                 .signal_weights(weights)
-                .decay(decay);
+                .decay(decay)
+                .serving(serving);
             if let Some(c) = captioner {
                 builder = builder.shared_captioner(c.inner.clone());
             }
@@ -1111,12 +1130,10 @@ impl Engine {
     ) -> PyResult<Vec<SimilarUser>> {
         guard(|| {
             let engine = self.inner.clone();
-            Ok(
-                run(py, async move { engine.similar_users(&user, k).await })?
-                    .into_iter()
-                    .map(SimilarUser::from)
-                    .collect(),
-            )
+            run(py, async move { engine.similar_users(&user, k).await })?
+                .into_iter()
+                .map(|s| SimilarUser::from_core(py, s))
+                .collect::<PyResult<_>>()
         })
     }
 
@@ -1311,6 +1328,22 @@ impl Engine {
         })
     }
 
+    /// Computes every user's `k` most similar users into the store's neighbour table, the
+    /// source of `similar_users` and lookalikes with `serving="stateless"` (see
+    /// docs/scaling.md). Run it on a schedule; results carry the time it ran.
+    #[pyo3(signature = (k=50))]
+    fn build_neighbours(
+        &self,
+        py: Python<'_>,
+        #[pyo3(from_py_with = size)] k: usize,
+    ) -> PyResult<NeighbourStats> {
+        guard(|| {
+            let engine = self.inner.clone();
+            let stats = run(py, async move { engine.build_neighbours(k).await })?;
+            NeighbourStats::from_core(py, stats)
+        })
+    }
+
     /// Erases every record of the user from the store.
     fn forget_user(&self, py: Python<'_>, user: String) -> PyResult<ForgetReport> {
         guard(|| {
@@ -1325,6 +1358,7 @@ impl Engine {
                 captions: r.captions,
                 opt_outs: r.opt_outs,
                 cached_answers: r.cached_answers,
+                neighbours: r.neighbours,
             })
         })
     }
@@ -1420,6 +1454,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<SimilarUser>()?;
     m.add_class::<AudienceMember>()?;
     m.add_class::<IndexStats>()?;
+    m.add_class::<NeighbourStats>()?;
     m.add_class::<Report>()?;
     m.add_class::<ads::ReportRow>()?;
     m.add_function(wrap_pyfunction!(_panic_for_tests, m)?)?;

@@ -84,6 +84,36 @@ def test_lookalike_counts_similar_users_who_clicked(engine):
     assert engine.similar_users("ana", k=0) == []
 
 
+def test_stateless_serving_reads_the_neighbour_table(db_path, engine, clock):
+    engine.add_ads([SURF, {**KITCHEN, "interests": ["chef"]}])
+    engine.record_like("ana", "p1", interests=["surfboard", "beach", "wave"])
+    engine.record_like("ben", "p2", interests=["surfboard", "beach", "wave"])
+    engine.record_click("ben", "kitchen-1")
+    assert engine.similar_users("ana")[0].computed_at is None  # live, from the index
+    stats = engine.build_neighbours(k=20)
+    assert (stats.users, stats.neighbours, stats.computed_at) == (2, 2, T0)
+    assert "NeighbourStats(users=2, neighbours=2)" == repr(stats)
+    server = Engine(f"sqlite://{db_path}", clock=clock, serving="stateless", inventory_ttl=5)
+    [peer] = server.similar_users("ana")
+    assert (peer.user, peer.computed_at) == ("ben", T0)
+    by_id = {m.ad.id: m for m in server.ads_for("ana")}
+    assert by_id["kitchen-1"].similar_users_engaged == 1
+    assert by_id["kitchen-1"].neighbours_computed_at == T0
+    assert by_id["surf-1"].matched[0].kind == "lemma"
+    # The user's own likes count at once; the neighbours wait for the next build.
+    server.record_like("ana", "p3", interests=["chef"])
+    assert by_id["kitchen-1"].interest_score == 0
+    assert {m.ad.id: m for m in server.ads_for("ana")}["kitchen-1"].interest_score > 0
+    assert server.refresh_index().users == 0
+    report = server.forget_user("ben")
+    assert report.neighbours == 2 and report.total >= 2
+    assert server.similar_users("ana") == []
+    with pytest.raises(sociallens.InvalidInputError):
+        Engine(f"sqlite://{db_path}", serving="everywhere")
+    with pytest.raises(sociallens.InvalidInputError):
+        server.build_neighbours(k=0)
+
+
 def test_frequency_caps_per_day_and_lifetime(engine, clock):
     engine.add_ads([{**SURF, "cap_per_day": 2, "cap_lifetime": 3}])
     assert (engine.ad("surf-1").cap_per_day, engine.ad("surf-1").cap_lifetime) == (2, 3)

@@ -179,6 +179,7 @@ VALID = {
     "Engine.opt_outs": dict(user="ana"),
     "Engine.click_report": dict(),
     "Engine.forget_user": dict(user="cleo"),
+    "Engine.build_neighbours": dict(k=5),
 }
 if TINY is not None:
     VALID["Captioner.caption"] = dict(images=[])

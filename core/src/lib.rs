@@ -42,7 +42,7 @@ pub use caption::{Captioner, VitGpt2};
 pub use domain::{Event, EventKind, Interest, InterestProfile, Post, TermDelta};
 pub use engine::{
     days, duration_from_secs, half_life_days, try_days, Engine, EngineBuilder, EventOptions,
-    EventOutcome, IndexStats, MAX_LLM_CACHE_TTL, MAX_SIGNAL_WEIGHT,
+    EventOutcome, IndexStats, NeighbourStats, Serving, MAX_LLM_CACHE_TTL, MAX_SIGNAL_WEIGHT,
 };
 pub use error::{Error, Result};
 pub use ids::{EventId, PostId, UserId, MAX_ID_BYTES};
@@ -50,7 +50,7 @@ pub use interests::InterestExtractor;
 pub use profile::{Decay, InterestRecord, SignalWeights, WeightPart};
 pub use store::{
     open_store, CachedCaption, CatalogRecord, EventStatus, ForgetReport, ItemCount, ItemKind,
-    MemoryStore, PostRecord, Recorded, SqliteStore, Store,
+    MemoryStore, Neighbour, NeighbourList, PostRecord, Recorded, SqliteStore, Store,
 };
 #[cfg(feature = "dynamodb")]
 pub use store::{DynamoStore, DynamoStoreBuilder};

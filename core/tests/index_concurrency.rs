@@ -138,6 +138,20 @@ impl Store for SlowReads {
     async fn opted_out_users(&self, category: &str) -> Result<Vec<UserId>> {
         self.inner.opted_out_users(category).await
     }
+    async fn put_neighbours(&self, lists: &[sociallens::NeighbourList]) -> Result<()> {
+        self.inner.put_neighbours(lists).await
+    }
+    async fn neighbours(&self, users: &[UserId]) -> Result<Vec<sociallens::NeighbourList>> {
+        self.inner.neighbours(users).await
+    }
+    async fn users_with_term(
+        &self,
+        term: &str,
+        after: Option<&UserId>,
+        limit: usize,
+    ) -> Result<Vec<(UserId, InterestRecord)>> {
+        self.inner.users_with_term(term, after, limit).await
+    }
 }
 
 const WORDS: [&str; 12] = [

@@ -195,26 +195,76 @@ pub(crate) fn user_vector(
     now: Timestamp,
     decay: Decay,
 ) -> (UserVec, f64) {
-    let mut pairs: Vec<(u32, f64)> = records
-        .iter()
-        .map(|r| (r.term.as_str(), r.weight_at(now, decay)))
-        .filter(|(_, w)| w.is_finite() && *w > 0.0)
-        .map(|(t, w)| (vocab.intern(t), w))
-        .collect();
+    vector_from(records, now, decay, |t| Some(vocab.intern(t))).unwrap_or_default()
+}
+
+/// [`user_vector`] for a vocabulary that already holds every term of the rows (with its
+/// matching keys), under a read lock; `None` when one is missing and must be interned.
+pub(crate) fn user_vector_interned(
+    vocab: &Vocab,
+    records: &[InterestRecord],
+    now: Timestamp,
+    decay: Decay,
+) -> Option<(UserVec, f64)> {
+    vector_from(records, now, decay, |t| {
+        vocab.get(t).filter(|&id| vocab.keys(id).is_some())
+    })
+}
+
+fn vector_from(
+    records: &[InterestRecord],
+    now: Timestamp,
+    decay: Decay,
+    mut id: impl FnMut(&str) -> Option<u32>,
+) -> Option<(UserVec, f64)> {
+    let mut pairs: Vec<(u32, f64)> = Vec::with_capacity(records.len());
+    for r in records {
+        let w = r.weight_at(now, decay);
+        if w.is_finite() && w > 0.0 {
+            pairs.push((id(r.term.as_str())?, w));
+        }
+    }
     pairs.sort_unstable_by_key(|p| p.0);
     pairs.dedup_by_key(|p| p.0);
     let norm = pairs.iter().map(|p| p.1 * p.1).sum::<f64>().sqrt();
     if norm <= 0.0 || !norm.is_finite() {
-        return (UserVec::default(), 0.0);
+        return Some((UserVec::default(), 0.0));
     }
-    (
+    Some((
         UserVec {
             terms: pairs.iter().map(|p| p.0).collect(),
             weights: pairs.iter().map(|p| (p.1 / norm) as f32).collect(),
         },
         norm,
-    )
+    ))
 }
+
+/// A user's profile as a unit vector keyed by term, decayed to `now`, in the index's
+/// arithmetic (f32 weights): what stateless audiences score against.
+pub(crate) fn named_vector(
+    records: &[InterestRecord],
+    now: Timestamp,
+    decay: Decay,
+) -> HashMap<String, f32> {
+    let mut w: HashMap<&str, f64> = HashMap::with_capacity(records.len());
+    for r in records {
+        let x = r.weight_at(now, decay);
+        if x.is_finite() && x > 0.0 {
+            w.entry(r.term.as_str()).or_insert(x);
+        }
+    }
+    let norm = w.values().map(|x| x * x).sum::<f64>().sqrt();
+    if norm <= 0.0 || !norm.is_finite() {
+        return HashMap::new();
+    }
+    w.into_iter()
+        .map(|(t, x)| (t.to_string(), (x / norm) as f32))
+        .collect()
+}
+
+/// Who clicked what among a user's similar users: (similarity, ad slots clicked, any
+/// order, repeats allowed), the input of [`Index::ads_for_vector`]'s lookalike signal.
+pub(crate) type Lookalike = [(f32, Vec<u32>)];
 
 /// A scored user (slot, score).
 pub(crate) type Scored = (u32, f32);
@@ -658,6 +708,81 @@ impl Index {
             .collect()
     }
 
+    /// The slot of an ad, by id.
+    pub fn ad_slot(&self, id: &str) -> Option<u32> {
+        self.ad_ids.get(id).copied()
+    }
+
+    /// Categories of ads, by slot.
+    pub fn categories_of(&self, ads: impl IntoIterator<Item = u32>) -> HashSet<&str> {
+        ads.into_iter()
+            .filter_map(|a| self.ads.get(a as usize))
+            .map(|a| a.ad.category.as_str())
+            .collect()
+    }
+
+    /// Whether a term still needs its semantic neighbours computed.
+    pub fn lacks_semantic(&self, term: u32) -> bool {
+        !self.semantic.contains_key(&term)
+    }
+
+    /// The terms of an audience query by name, for stateless serving, unnormalised, each
+    /// with whether it is an ad targeting term: each term and its lemma (weight 1), the
+    /// lemma of each word of a compound (0.5), and the ad terms related to the term (same
+    /// lemma at 1, compound at 0.5), as [`audience_query`](Self::audience_query) weighs
+    /// them. Compounds that only users have ("tennis" to a user's "tennis racket") are not
+    /// reached: the terms users have are not known without a scan.
+    pub fn audience_terms_by_name(&self, terms: &[String]) -> BTreeMap<String, (f32, bool)> {
+        let mut q: BTreeMap<String, (f32, bool)> = BTreeMap::new();
+        let put = |q: &mut BTreeMap<String, (f32, bool)>, t: &str, w: f32| {
+            let is_ad = self
+                .vocab
+                .get(t)
+                .is_some_and(|id| self.ads_by_term.contains_key(&id));
+            let e = q.entry(t.to_string()).or_insert((0.0, is_ad));
+            e.0 = e.0.max(w);
+        };
+        for term in terms {
+            let words = super::terms::lemma_words(term);
+            let lemma = words.join(" ");
+            put(&mut q, term, 1.0);
+            put(&mut q, &lemma, 1.0);
+            if words.len() > 1 {
+                for w in &words {
+                    put(&mut q, w, 0.5);
+                }
+            }
+            let mut related: Vec<(u32, f32)> = Vec::new();
+            if let Some(l) = self.vocab.get(&lemma) {
+                related.extend(self.vocab.with_lemma(l).iter().map(|&t| (t, 1.0)));
+                if words.len() == 1 {
+                    related.extend(self.vocab.with_word(l).iter().map(|&t| (t, 0.5)));
+                }
+            }
+            if words.len() > 1 {
+                for w in &words {
+                    if let Some(wid) = self.vocab.get(w) {
+                        related.extend(
+                            self.vocab
+                                .with_lemma(wid)
+                                .iter()
+                                .filter(|&&t| {
+                                    self.vocab.keys(t).is_some_and(|k| k.words.len() == 1)
+                                })
+                                .map(|&t| (t, 0.5)),
+                        );
+                    }
+                }
+            }
+            for (t, w) in related {
+                if self.ads_by_term.contains_key(&t) {
+                    put(&mut q, self.vocab.term(t), w);
+                }
+            }
+        }
+        q
+    }
+
     /// Categories of the ads a user clicked.
     fn clicked_categories(&self, slot: u32) -> HashSet<&str> {
         self.users[slot as usize]
@@ -673,21 +798,59 @@ impl Index {
     /// only the ads that make the top `k` are checked against the filter's caps and
     /// opt-outs and explained.
     pub fn ads_for(&self, slot: u32, k: usize, f: &AdFilter<'_>, cfg: &AdsConfig) -> Vec<AdMatch> {
+        if k.min(self.ads.len()) == 0 {
+            return Vec::new();
+        }
+        // (b) Lookalike: ads the user's similar users clicked, weighted by similarity.
+        let neighbours = self.similar(slot, cfg.lookalike_neighbors, cfg.candidate_budget / 8);
+        let lookalike: Vec<(f32, Vec<u32>)> = neighbours
+            .iter()
+            .map(|&(n, sim)| {
+                (
+                    sim,
+                    self.users[n as usize].clicks.iter().map(|c| c.0).collect(),
+                )
+            })
+            .collect();
+        let clicked = self.clicked_categories(slot);
+        self.ads_for_vector(
+            &self.users[slot as usize].vec,
+            &lookalike,
+            &clicked,
+            k,
+            f,
+            cfg,
+        )
+    }
+
+    /// [`ads_for`](Self::ads_for) for a vector that need not be in the index, with the
+    /// lookalike signal and the categories the user clicked given: stateless serving reads
+    /// them from the store (the user's own rows, the neighbour table, clicks).
+    pub fn ads_for_vector(
+        &self,
+        vec: &UserVec,
+        lookalike: &Lookalike,
+        clicked: &HashSet<&str>,
+        k: usize,
+        f: &AdFilter<'_>,
+        cfg: &AdsConfig,
+    ) -> Vec<AdMatch> {
         // No more results than ads, before `top` is sized from k.
         let k = k.min(self.ads.len());
         if k == 0 {
             return Vec::new();
         }
-        let user = &self.users[slot as usize];
-        let query = user.vec.by_weight();
+        let query = vec.by_weight();
         let sources = self.match_sources(&query);
 
-        // (b) Lookalike: ads the user's similar users clicked, weighted by similarity.
-        let neighbours = self.similar(slot, cfg.lookalike_neighbors, cfg.candidate_budget / 8);
-        let mass: f32 = neighbours.iter().map(|n| n.1).sum();
+        let mass: f32 = lookalike.iter().map(|n| n.0).sum();
         let mut engaged: HashMap<u32, (f32, usize)> = HashMap::new();
-        for &(n, sim) in &neighbours {
-            let mut seen: Vec<u32> = self.users[n as usize].clicks.iter().map(|c| c.0).collect();
+        for (sim, clicks) in lookalike {
+            let mut seen: Vec<u32> = clicks
+                .iter()
+                .copied()
+                .filter(|&a| (a as usize) < self.ads.len())
+                .collect();
             seen.sort_unstable();
             seen.dedup();
             for a in seen {
@@ -712,7 +875,6 @@ impl Index {
             by_strength[start..end].sort_by(|x, y| y.strength.total_cmp(&x.strength));
             start = end;
         }
-        let clicked = self.clicked_categories(slot);
         let chosen: Vec<AdScore> = AD_SCRATCH.with(|cell| {
             let mut s = cell.borrow_mut();
             let AdScratch {
@@ -788,7 +950,7 @@ impl Index {
                         continue;
                     }
                 }
-                if !self.ad_allowed(a, f, &clicked) {
+                if !self.ad_allowed(a, f, clicked) {
                     continue;
                 }
                 let c = AdScore {
@@ -831,6 +993,7 @@ impl Index {
                         })
                         .collect(),
                     similar_users_engaged: count,
+                    neighbours_computed_at: None,
                 }
             })
             .collect()
@@ -1249,6 +1412,7 @@ mod tests {
                     })
                     .collect(),
                 similar_users_engaged: count,
+                neighbours_computed_at: None,
             });
         }
         out.sort_by(|a, b| {

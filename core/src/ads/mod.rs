@@ -446,6 +446,10 @@ pub struct AdMatch {
     pub matched: Vec<MatchedInterest>,
     /// How many of the user's similar users clicked the ad.
     pub similar_users_engaged: usize,
+    /// When the similar users behind the lookalike signal were computed: `None` with the
+    /// in-memory index (they are live), the neighbour table's time in stateless serving
+    /// (see [`Serving`](crate::Serving)); `None` there too when the user has no stored list.
+    pub neighbours_computed_at: Option<Timestamp>,
 }
 
 /// Another user whose interests resemble the user's.
@@ -457,6 +461,9 @@ pub struct SimilarUser {
     pub score: f64,
     /// The interests both share, largest contribution to the score first (at most 5).
     pub shared: Vec<String>,
+    /// When this similarity was computed: `None` with the in-memory index (live), the
+    /// neighbour table's time in stateless serving (see [`Serving`](crate::Serving)).
+    pub computed_at: Option<Timestamp>,
 }
 
 /// Whom an audience is for.

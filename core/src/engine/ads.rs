@@ -20,8 +20,86 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
+mod stateless;
+
 /// Users read from the store per page while loading the index.
 const LOAD_PAGE: usize = 10_000;
+
+/// Users whose neighbours one blocking task computes, and one `put_neighbours` writes.
+const NEIGHBOUR_BATCH: usize = 500;
+
+/// Most neighbours [`Engine::build_neighbours`] keeps per user.
+pub const MAX_NEIGHBOURS: usize = 10_000;
+
+/// Store reads in flight at once for one stateless request (neighbours' clicks, audience
+/// candidates' profiles).
+const READ_CONCURRENCY: usize = 16;
+
+/// The least age of the ads inventory at which an unknown ad id makes stateless serving read
+/// the ads again (see [`Engine::ad`]).
+const INVENTORY_MISS_RELOAD: Duration = Duration::from_secs(1);
+
+/// Users read per `users_with_term` page by stateless audiences.
+const TERM_PAGE: usize = 1_000;
+
+/// How an engine serves [`ads_for`](Engine::ads_for),
+/// [`similar_users`](Engine::similar_users) and audiences (see `docs/scaling.md`).
+///
+/// ```
+/// use sociallens::Serving;
+/// use std::time::Duration;
+/// assert_eq!(Serving::default(), Serving::InMemoryIndex);
+/// let s = Serving::Stateless { inventory_ttl: Duration::from_secs(10) };
+/// assert!(s.is_stateless() && !Serving::InMemoryIndex.is_stateless());
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Serving {
+    /// One process holds every user's vector: the whole similarity index is built from the
+    /// store on first use (a scan of every user) and kept current by the engine's own
+    /// events. Similar users and lookalikes are live.
+    #[default]
+    InMemoryIndex,
+    /// Nothing is scanned at start, for many processes (or Lambda) over one store. In
+    /// memory: only the ads inventory (ads, their terms, semantic matches). Per request:
+    /// the user's own interest rows (so a like changes their ads at once), opt-outs,
+    /// impressions and clicks from the store; similar users and the lookalike signal from
+    /// the precomputed neighbour table ([`Engine::build_neighbours`] or a batch job), whose
+    /// time the results carry; interest audiences from [`Store::users_with_term`](crate::Store::users_with_term).
+    Stateless {
+        /// How long the ads inventory is served before it is read again: ads written by
+        /// other processes appear within it (this engine's own ad writes at once).
+        inventory_ttl: Duration,
+    },
+}
+
+impl Serving {
+    /// The default [`Serving::Stateless::inventory_ttl`]: one minute.
+    pub const DEFAULT_INVENTORY_TTL: Duration = Duration::from_secs(60);
+
+    /// Stateless serving with the default inventory TTL.
+    pub fn stateless() -> Self {
+        Serving::Stateless {
+            inventory_ttl: Self::DEFAULT_INVENTORY_TTL,
+        }
+    }
+
+    /// Whether this is [`Serving::Stateless`].
+    pub fn is_stateless(&self) -> bool {
+        matches!(self, Serving::Stateless { .. })
+    }
+}
+
+/// What [`Engine::build_neighbours`] wrote.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct NeighbourStats {
+    /// Users whose list was written (an empty list, for a user without similar users,
+    /// clears theirs).
+    pub users: usize,
+    /// Neighbour entries written, over all lists.
+    pub neighbours: usize,
+    /// The time every list was stamped with (the engine's clock when the build started).
+    pub computed_at: Timestamp,
+}
 
 /// Stripes of the per-user lock ([`AdsState::user_lock`]): users sharing one only queue their
 /// index updates behind each other.
@@ -55,6 +133,8 @@ pub(crate) struct AdsState {
     user_hasher: RandomState,
     /// Orders ad writes: held from the store write to the index update.
     ad_writes: tokio::sync::Mutex<()>,
+    /// When the index was last (re)built: stateless serving reloads its inventory by age.
+    built_at: Mutex<Option<std::time::Instant>>,
 }
 
 impl Default for AdsState {
@@ -69,6 +149,7 @@ impl Default for AdsState {
                 .collect(),
             user_hasher: RandomState::new(),
             ad_writes: tokio::sync::Mutex::new(()),
+            built_at: Mutex::new(None),
         }
     }
 }
@@ -170,12 +251,34 @@ impl AdsState {
 }
 
 impl Engine {
-    /// Builds the index from the store on first use.
-    async fn ads_index(&self) -> Result<RwLockReadGuard<'_, Index>> {
+    fn stateless(&self) -> bool {
+        self.inner.serving.is_stateless()
+    }
+
+    /// Whether the index must be (re)built: on first use, and in stateless serving when
+    /// the inventory is older than its TTL.
+    fn index_due(&self) -> bool {
         let st = &self.inner.ads;
         if !st.loaded.load(Ordering::Acquire) {
+            return true;
+        }
+        match self.inner.serving {
+            Serving::InMemoryIndex => false,
+            Serving::Stateless { inventory_ttl } => st
+                .built_at
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_none_or(|t| t.elapsed() >= inventory_ttl),
+        }
+    }
+
+    /// Builds the index from the store on first use (in stateless serving: the ads
+    /// inventory only, again once its TTL has passed).
+    async fn ads_index(&self) -> Result<RwLockReadGuard<'_, Index>> {
+        let st = &self.inner.ads;
+        if self.index_due() {
             let _guard = st.loading.lock().await;
-            if !st.loaded.load(Ordering::Acquire) {
+            if self.index_due() {
                 self.load_index().await?;
             }
         }
@@ -198,6 +301,8 @@ impl Engine {
             let mut ix = st.write();
             built.succeed(&ix);
             let old = std::mem::replace(&mut *ix, built);
+            *st.built_at.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some(std::time::Instant::now());
             st.loaded.store(true, Ordering::Release);
             (pending.users, old)
         };
@@ -219,7 +324,28 @@ impl Engine {
         for r in store.items(ItemKind::Ad).await? {
             ix.put_ad(Ad::from_record(&r)?);
         }
-        let now = self.now();
+        if self.stateless() {
+            // The inventory only: users are read per request.
+            return Ok(ix);
+        }
+        self.load_users(&mut ix, self.now()).await?;
+        let far = Timestamp::from_millis(i64::MAX);
+        for e in store
+            .item_events(Timestamp::from_millis(i64::MIN), far)
+            .await?
+        {
+            if e.kind == EventKind::Click {
+                if let Some(ad) = e.item.as_deref().and_then(|i| i.strip_prefix("ad:")) {
+                    ix.add_click(&e.user, ad, e.at, e.id.as_str());
+                }
+            }
+        }
+        Ok(ix)
+    }
+
+    /// Adds every user's vector, decayed to `now`, to `ix`, page by page.
+    async fn load_users(&self, ix: &mut Index, now: Timestamp) -> Result<()> {
+        let store = &self.inner.store;
         let mut after: Option<UserId> = None;
         loop {
             let page = store.scan_interests(after.as_ref(), LOAD_PAGE).await?;
@@ -234,18 +360,7 @@ impl Engine {
             }
         }
         ix.compact_all();
-        let far = Timestamp::from_millis(i64::MAX);
-        for e in store
-            .item_events(Timestamp::from_millis(i64::MIN), far)
-            .await?
-        {
-            if e.kind == EventKind::Click {
-                if let Some(ad) = e.item.as_deref().and_then(|i| i.strip_prefix("ad:")) {
-                    ix.add_click(&e.user, ad, e.at, e.id.as_str());
-                }
-            }
-        }
-        Ok(ix)
+        Ok(())
     }
 
     /// Takes the lock that orders `user`'s index updates (see [`AdsState`]). Hold it from a
@@ -263,6 +378,10 @@ impl Engine {
     /// [`refresh_user`](Self::refresh_user) for a caller holding the user's lock, which must
     /// cover both the read and the write: a refresh that read older rows must not write last.
     async fn refresh_user_locked(&self, user: &UserId) -> Result<()> {
+        if self.stateless() {
+            // No user vectors are kept: requests read them from the store.
+            return Ok(());
+        }
         let records = self.inner.store.interests(user).await?;
         let now = self.now();
         let mut ix = self.inner.ads.write();
@@ -279,6 +398,9 @@ impl Engine {
 
     /// [`profile_changed`](Self::profile_changed) for a caller holding the user's lock.
     async fn profile_changed_locked(&self, user: &UserId) {
+        if self.stateless() {
+            return;
+        }
         let st = &self.inner.ads;
         let loaded = {
             let mut p = st.pending();
@@ -402,9 +524,27 @@ impl Engine {
         Ok(out)
     }
 
-    /// An ad by id (removed ones included, with their status).
+    /// An ad by id (removed ones included, with their status). In stateless serving an id
+    /// the inventory does not know makes it read the ads again (at most once a second), so
+    /// that clicks on an ad another process just added are not refused.
     pub async fn ad(&self, id: &str) -> Result<Option<Ad>> {
-        Ok(self.ads_index().await?.ad(id).map(|a| (**a).clone()))
+        let found = self.ads_index().await?.ad(id).map(|a| (**a).clone());
+        if found.is_some() || !self.stateless() {
+            return Ok(found);
+        }
+        let st = &self.inner.ads;
+        {
+            let _guard = st.loading.lock().await;
+            let age = st
+                .built_at
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .map(|t| t.elapsed());
+            if age.is_none_or(|a| a >= INVENTORY_MISS_RELOAD) {
+                self.load_index().await?;
+            }
+        }
+        Ok(st.read().ad(id).map(|a| (**a).clone()))
     }
 
     async fn set_ad_status(&self, id: &str, status: AdStatus) -> Result<bool> {
@@ -473,6 +613,9 @@ impl Engine {
     /// ```
     pub async fn similar_users(&self, user: &str, k: usize) -> Result<Vec<SimilarUser>> {
         let user = UserId::new(user)?;
+        if self.stateless() {
+            return self.stored_similar_users(&user, k).await;
+        }
         let ix = self.ads_index().await?;
         // Posting lists grow with the users: walk at least one posting per 16 users
         // so recall holds at millions of users (measured in benches/src/bin/ads_scale.rs).
@@ -487,6 +630,7 @@ impl Engine {
                 user: ix.user_id(s).clone(),
                 score: f64::from(score),
                 shared: ix.shared_terms(slot, s, 5),
+                computed_at: None,
             })
             .collect())
     }
@@ -519,34 +663,15 @@ impl Engine {
     /// ```
     pub async fn ads_for(&self, user: &str, k: usize) -> Result<Vec<AdMatch>> {
         let user = UserId::new(user)?;
+        if self.stateless() {
+            return self.stateless_ads_for(&user, k).await;
+        }
         drop(self.ads_index().await?);
         if self.inner.embedder.is_some() {
             self.ensure_semantic(&user).await?;
         }
         let now = self.now();
-        let opted_out: HashSet<String> = self
-            .inner
-            .store
-            .opt_outs(&user)
-            .await?
-            .into_iter()
-            .collect();
-        let impressions: HashMap<String, (u64, u64)> = self
-            .inner
-            .store
-            .user_item_counts(
-                &user,
-                EventKind::Impression,
-                now.minus(Duration::from_secs(24 * 3600)),
-            )
-            .await?
-            .into_iter()
-            .filter_map(|c| {
-                c.item
-                    .strip_prefix("ad:")
-                    .map(|id| (id.to_string(), (c.recent, c.total)))
-            })
-            .collect();
+        let (opted_out, impressions) = self.ad_filter_inputs(&user, now).await?;
         let ix = self.inner.ads.read();
         let Some(slot) = ix.user_slot(&user) else {
             return Ok(Vec::new());
@@ -559,12 +684,45 @@ impl Engine {
         Ok(ix.ads_for(slot, k, &filter, &self.inner.ads_config))
     }
 
+    /// What an [`AdFilter`] needs from the store: the user's opted-out categories, and
+    /// their impressions per ad id (last 24 hours, ever).
+    async fn ad_filter_inputs(
+        &self,
+        user: &UserId,
+        now: Timestamp,
+    ) -> Result<(HashSet<String>, HashMap<String, (u64, u64)>)> {
+        let opted_out: HashSet<String> =
+            self.inner.store.opt_outs(user).await?.into_iter().collect();
+        let impressions: HashMap<String, (u64, u64)> = self
+            .inner
+            .store
+            .user_item_counts(
+                user,
+                EventKind::Impression,
+                now.minus(Duration::from_secs(24 * 3600)),
+            )
+            .await?
+            .into_iter()
+            .filter_map(|c| {
+                c.item
+                    .strip_prefix("ad:")
+                    .map(|id| (id.to_string(), (c.recent, c.total)))
+            })
+            .collect();
+        Ok((opted_out, impressions))
+    }
+
     /// Computes, once per term, which ad targeting terms are close in meaning.
     async fn ensure_semantic(&self, user: &UserId) -> Result<()> {
+        self.ensure_semantic_of(|ix| ix.missing_semantic(user))
+            .await
+    }
+
+    /// [`ensure_semantic`](Self::ensure_semantic) for the terms `missing` picks.
+    async fn ensure_semantic_of(&self, missing: impl Fn(&Index) -> Vec<u32>) -> Result<()> {
         let (missing, ad_terms, epoch) = {
             let ix = self.inner.ads.read();
-            let missing: Vec<(u32, String)> = ix
-                .missing_semantic(user)
+            let missing: Vec<(u32, String)> = missing(&ix)
                 .into_iter()
                 .map(|t| (t, ix.vocab.term(t).to_string()))
                 .collect();
@@ -639,6 +797,9 @@ impl Engine {
         query: &AudienceQuery,
         limit: usize,
     ) -> Result<(Vec<AudienceMember>, usize)> {
+        if self.stateless() {
+            return self.stateless_audience(query, limit).await;
+        }
         let category = {
             let ix = self.ads_index().await?;
             Self::audience_category(&ix, query)?
@@ -785,7 +946,7 @@ impl Engine {
             .record_event(event.clone(), self.inner.decay)
             .await?;
         if recorded.status == EventStatus::Applied {
-            if kind == EventKind::Click {
+            if kind == EventKind::Click && !self.stateless() {
                 self.inner.ads.change(IndexOp::Click {
                     user: user.clone(),
                     ad: ad.id.clone(),

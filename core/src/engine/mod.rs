@@ -3,7 +3,7 @@
 
 mod ads;
 
-pub use ads::IndexStats;
+pub use ads::{IndexStats, NeighbourStats, Serving};
 
 use crate::ads::AdsConfig;
 use crate::caption::{image_sha256, Captioner};
@@ -104,6 +104,7 @@ struct Inner {
     inflight: Mutex<HashMap<String, Arc<OnceCell<String>>>>,
     ads_config: AdsConfig,
     ads: ads::AdsState,
+    serving: Serving,
 }
 
 /// Turns likes and uploads into interest profiles, through a [`Store`].
@@ -172,6 +173,7 @@ pub struct EngineBuilder {
     ads_config: Option<AdsConfig>,
     clock: Option<Arc<dyn Clock>>,
     max_clock_skew: Option<Duration>,
+    serving: Option<Serving>,
 }
 
 impl EngineBuilder {
@@ -310,6 +312,22 @@ impl EngineBuilder {
         self
     }
 
+    /// How `ads_for`, `similar_users` and audiences are served (default
+    /// [`Serving::InMemoryIndex`]); [`Serving::stateless`] for many processes or Lambda
+    /// over one store, with neighbours precomputed by
+    /// [`Engine::build_neighbours`] or a batch job (see `docs/scaling.md`).
+    ///
+    /// ```
+    /// use sociallens::{Engine, Serving};
+    /// let engine = Engine::builder().store_url("memory://").serving(Serving::stateless()).build()?;
+    /// assert!(engine.serving().is_stateless());
+    /// # Ok::<(), sociallens::Error>(())
+    /// ```
+    pub fn serving(mut self, serving: Serving) -> Self {
+        self.serving = Some(serving);
+        self
+    }
+
     /// Checks the configuration and builds the engine.
     pub fn build(self) -> Result<Engine> {
         self.weights.validate()?;
@@ -337,6 +355,7 @@ impl EngineBuilder {
         }
         let ads_config = self.ads_config.unwrap_or_default();
         ads_config.validate()?;
+        let serving = self.serving.unwrap_or_default();
         let store = match (self.store, self.store_url) {
             (Some(_), Some(_)) => {
                 return Err(Error::Config(
@@ -374,6 +393,7 @@ impl EngineBuilder {
                 inflight: Mutex::new(HashMap::new()),
                 ads_config,
                 ads: ads::AdsState::default(),
+                serving,
             }),
         })
     }
@@ -383,6 +403,11 @@ impl Engine {
     /// Starts building an engine.
     pub fn builder() -> EngineBuilder {
         EngineBuilder::default()
+    }
+
+    /// How this engine serves ads, similar users and audiences.
+    pub fn serving(&self) -> Serving {
+        self.inner.serving
     }
 
     /// The store this engine writes to.

@@ -1,8 +1,9 @@
 //! An in-process store: for tests, simulations and short-lived jobs. Nothing survives the process.
 
 use super::{
-    apply_event, merge_post, user_cache_prefix, CachedCaption, CatalogRecord, EventTxn,
-    ForgetReport, InterestAdd, ItemCount, ItemKind, PostRecord, Recorded, Store,
+    apply_event, check_neighbour_lists, merge_post, user_cache_prefix, CachedCaption,
+    CatalogRecord, EventTxn, ForgetReport, InterestAdd, ItemCount, ItemKind, NeighbourList,
+    PostRecord, Recorded, Store,
 };
 use crate::domain::{Event, EventKind};
 use crate::error::Result;
@@ -25,6 +26,8 @@ struct Tables {
     items: BTreeMap<(&'static str, String), CatalogRecord>,
     cache: HashMap<String, (String, Timestamp)>,
     opt_outs: BTreeMap<(UserId, String), Timestamp>,
+    /// Precomputed neighbour lists, by user.
+    neighbours: HashMap<UserId, NeighbourList>,
 }
 
 impl Tables {
@@ -96,6 +99,14 @@ impl MemoryStore {
             .keys()
             .filter(|(u, _)| mentions(u.as_str()))
             .count() as u64;
+        for list in t.neighbours.values() {
+            n += u64::from(mentions(list.user.as_str()));
+            n += list
+                .neighbours
+                .iter()
+                .filter(|x| mentions(x.user.as_str()))
+                .count() as u64;
+        }
         n
     }
 }
@@ -348,6 +359,7 @@ impl Store for MemoryStore {
         let before = t.cache.len();
         t.cache.retain(|k, _| !k.starts_with(&prefix));
         report.cached_answers = (before - t.cache.len()) as u64;
+        report.neighbours = forget_neighbours(&mut t.neighbours, user);
         for hash in authored.iter().filter_map(|p| p.image_sha256.as_ref()) {
             let shared = t
                 .posts
@@ -456,6 +468,60 @@ impl Store for MemoryStore {
             .map(|(u, _)| u.clone())
             .collect())
     }
+
+    async fn put_neighbours(&self, lists: &[NeighbourList]) -> Result<()> {
+        check_neighbour_lists(lists)?;
+        let mut t = self.lock();
+        for list in lists {
+            if list.neighbours.is_empty() {
+                t.neighbours.remove(&list.user);
+            } else {
+                t.neighbours.insert(list.user.clone(), list.clone());
+            }
+        }
+        Ok(())
+    }
+
+    async fn neighbours(&self, users: &[UserId]) -> Result<Vec<NeighbourList>> {
+        let t = self.lock();
+        Ok(users
+            .iter()
+            .filter_map(|u| t.neighbours.get(u).cloned())
+            .collect())
+    }
+
+    async fn users_with_term(
+        &self,
+        term: &str,
+        after: Option<&UserId>,
+        limit: usize,
+    ) -> Result<Vec<(UserId, InterestRecord)>> {
+        // A scan of every profile: this backend is for tests and small jobs; the persistent
+        // ones answer from an index on (term, user).
+        let t = self.lock();
+        let mut out: Vec<(UserId, InterestRecord)> = t
+            .interests
+            .iter()
+            .filter(|(u, _)| after.is_none_or(|a| *u > a))
+            .filter_map(|(u, m)| m.get(term).map(|r| (u.clone(), r.clone())))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out.truncate(limit);
+        Ok(out)
+    }
+}
+
+/// Removes a forgotten user's own list and every entry naming them in other lists (a list
+/// left empty goes too); counts as [`ForgetReport::neighbours`] says.
+fn forget_neighbours(lists: &mut HashMap<UserId, NeighbourList>, user: &UserId) -> u64 {
+    let mut n = u64::from(lists.remove(user).is_some());
+    lists.retain(|_, list| {
+        let before = list.neighbours.len();
+        list.neighbours.retain(|x| &x.user != user);
+        n += (before - list.neighbours.len()) as u64;
+        !list.neighbours.is_empty()
+    });
+    n
 }
 
 #[cfg(test)]

@@ -11,9 +11,6 @@ mod sqlite;
 
 #[cfg(feature = "dynamodb")]
 pub use dynamo::{DynamoStore, DynamoStoreBuilder};
-// Stand-ins until the stateless branch's types land here; then these two go.
-#[cfg(feature = "dynamodb")]
-pub use dynamo::{Neighbour, NeighbourList};
 pub use memory::MemoryStore;
 pub use sqlite::SqliteStore;
 
@@ -146,6 +143,10 @@ pub struct ForgetReport {
     /// Cached responses built from the user's data (LLM answers), the entries filed under
     /// [`user_cache_prefix`].
     pub cached_answers: u64,
+    /// Precomputed neighbours: 1 for the user's own [`NeighbourList`] (if stored) plus 1 for
+    /// every entry naming the user in another user's list.
+    #[serde(default)]
+    pub neighbours: u64,
 }
 
 impl ForgetReport {
@@ -158,7 +159,55 @@ impl ForgetReport {
             + self.captions
             + self.opt_outs
             + self.cached_answers
+            + self.neighbours
     }
+}
+
+/// One precomputed neighbour: another user, how similar, and through which interests.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Neighbour {
+    /// The other user.
+    pub user: UserId,
+    /// Cosine similarity of the two decayed profiles when the list was computed, 0..=1.
+    pub score: f64,
+    /// The interests both shared then, largest contribution first.
+    pub shared_terms: Vec<String>,
+}
+
+/// A user's precomputed nearest neighbours, best first, and when they were computed: the
+/// rows of the neighbour table behind stateless serving (see `docs/scaling.md`), written by
+/// [`Engine::build_neighbours`](crate::Engine::build_neighbours) or a batch job.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NeighbourList {
+    /// Whose neighbours these are.
+    pub user: UserId,
+    /// The neighbours, best first.
+    pub neighbours: Vec<Neighbour>,
+    /// When they were computed (the writer's clock).
+    pub computed_at: Timestamp,
+}
+
+/// Checks lists before a backend writes any of them: every score a finite number in
+/// 0..=1 (a cosine) and no user listed as their own neighbour. One bad list rejects the
+/// batch and nothing is written.
+pub(crate) fn check_neighbour_lists(lists: &[NeighbourList]) -> Result<()> {
+    for list in lists {
+        for n in &list.neighbours {
+            if !(0.0..=1.0 + 1e-6).contains(&n.score) {
+                return Err(Error::invalid(format!(
+                    "neighbour {} of {} has score {}: expected a cosine in 0..=1",
+                    n.user, list.user, n.score
+                )));
+            }
+            if n.user == list.user {
+                return Err(Error::invalid(format!(
+                    "{} is listed as their own neighbour",
+                    list.user
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Where sociallens keeps profiles, events, posts, captions and the catalog.
@@ -258,6 +307,24 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     /// Every user who opted out of a category.
     async fn opted_out_users(&self, category: &str) -> Result<Vec<UserId>>;
+
+    /// Replaces the stored neighbour list of each user given (an empty list clears it).
+    /// Lists are checked first (scores are cosines in 0..=1, nobody is their own
+    /// neighbour): a bad one rejects the call with [`Error::InvalidInput`] and writes
+    /// nothing. When a user appears twice, the last list wins.
+    async fn put_neighbours(&self, lists: &[NeighbourList]) -> Result<()>;
+
+    /// The stored lists of those of `users` that have one, in the order asked.
+    async fn neighbours(&self, users: &[UserId]) -> Result<Vec<NeighbourList>>;
+
+    /// Up to `limit` users with a stored interest in `term`, in user-id order after `after`,
+    /// each with that interest row: the term -> users lookup behind audiences without a scan.
+    async fn users_with_term(
+        &self,
+        term: &str,
+        after: Option<&UserId>,
+        limit: usize,
+    ) -> Result<Vec<(UserId, InterestRecord)>>;
 }
 
 /// The prefix of every cache key that holds data of `user` (an LLM answer to a prompt built

@@ -1,8 +1,9 @@
 //! The default backend: one embedded SQLite file in WAL mode.
 
 use super::{
-    apply_event, merge_post, user_cache_prefix, CachedCaption, CatalogRecord, EventTxn,
-    ForgetReport, InterestAdd, ItemCount, ItemKind, PostRecord, Recorded, Store,
+    apply_event, check_neighbour_lists, merge_post, user_cache_prefix, CachedCaption,
+    CatalogRecord, EventTxn, ForgetReport, InterestAdd, ItemCount, ItemKind, Neighbour,
+    NeighbourList, PostRecord, Recorded, Store,
 };
 use crate::domain::{Event, EventKind, TermDelta};
 use crate::error::{Error, Result};
@@ -109,6 +110,19 @@ const MIGRATIONS: &[&str] = &[
           SELECT user_id, term, count, last_seen FROM interests;
      DROP TABLE interests;
      ALTER TABLE interests_v4 RENAME TO interests;",
+    // 5: precomputed neighbours for stateless serving, one row per (user, position); the
+    // term -> users lookup behind audiences without a scan.
+    "CREATE TABLE neighbours (
+        user_id      TEXT NOT NULL,
+        pos          INTEGER NOT NULL,
+        neighbour_id TEXT NOT NULL,
+        score        REAL NOT NULL,
+        shared_terms TEXT NOT NULL,
+        computed_at  INTEGER NOT NULL,
+        PRIMARY KEY (user_id, pos)
+     ) WITHOUT ROWID;
+     CREATE INDEX neighbours_by_neighbour ON neighbours (neighbour_id);
+     CREATE INDEX interests_by_term ON interests (term, user_id);",
 ];
 
 /// How long a writer waits for another process holding the write lock.
@@ -772,6 +786,10 @@ impl Store for SqliteStore {
                 .collect::<rusqlite::Result<_>>()?;
             r.posts = tx.execute("DELETE FROM posts WHERE author_id = ?1", [u])? as u64;
             r.opt_outs = tx.execute("DELETE FROM opt_outs WHERE user_id = ?1", [u])? as u64;
+            // The user's own list counts once, however many rows it had.
+            let own = tx.execute("DELETE FROM neighbours WHERE user_id = ?1", [u])? > 0;
+            r.neighbours = u64::from(own)
+                + tx.execute("DELETE FROM neighbours WHERE neighbour_id = ?1", [u])? as u64;
             // Keys under the prefix sort between it and the prefix with its ':' bumped to ';'.
             let prefix = user_cache_prefix(&user);
             let end = format!("{};", &prefix[..prefix.len() - 1]);
@@ -915,6 +933,113 @@ impl Store for SqliteStore {
                     })
                 })
                 .collect()
+        })
+        .await
+    }
+
+    async fn put_neighbours(&self, lists: &[NeighbourList]) -> Result<()> {
+        check_neighbour_lists(lists)?;
+        let lists = lists.to_vec();
+        self.write(move |tx| {
+            let mut clear = tx.prepare_cached("DELETE FROM neighbours WHERE user_id = ?1")?;
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO neighbours (user_id, pos, neighbour_id, score, shared_terms, computed_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for list in &lists {
+                clear.execute([list.user.as_str()])?;
+                for (pos, n) in list.neighbours.iter().enumerate() {
+                    insert.execute(params![
+                        list.user.as_str(),
+                        pos as i64,
+                        n.user.as_str(),
+                        n.score,
+                        serde_json::to_string(&n.shared_terms)?,
+                        list.computed_at.as_millis(),
+                    ])?;
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn neighbours(&self, users: &[UserId]) -> Result<Vec<NeighbourList>> {
+        let users = users.to_vec();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT neighbour_id, score, shared_terms, computed_at FROM neighbours
+                  WHERE user_id = ?1 ORDER BY pos",
+            )?;
+            let mut out = Vec::new();
+            for user in users {
+                let rows = stmt
+                    .query_map([user.as_str()], |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, f64>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, i64>(3)?,
+                        ))
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                let Some(computed_at) = rows.first().map(|r| r.3) else {
+                    continue;
+                };
+                let neighbours = rows
+                    .into_iter()
+                    .map(|(id, score, shared, _)| {
+                        Ok(Neighbour {
+                            user: UserId::new(id).map_err(|_| Error::Storage {
+                                message: format!("corrupt neighbour row of {user}: user id"),
+                                source: None,
+                            })?,
+                            score,
+                            shared_terms: serde_json::from_str(&shared)?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                out.push(NeighbourList {
+                    user,
+                    neighbours,
+                    computed_at: Timestamp::from_millis(computed_at),
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn users_with_term(
+        &self,
+        term: &str,
+        after: Option<&UserId>,
+        limit: usize,
+    ) -> Result<Vec<(UserId, InterestRecord)>> {
+        let term = term.to_string();
+        let after = after.map(|a| a.as_str().to_string()).unwrap_or_default();
+        let limit = limit.min(i64::MAX as usize) as i64;
+        self.read(move |conn| {
+            // Served by the interests_by_term index: a range of (term, user_id).
+            let users: Vec<String> = conn
+                .prepare_cached(
+                    "SELECT user_id FROM interests WHERE term = ?1 AND user_id > ?2
+                      ORDER BY user_id LIMIT ?3",
+                )?
+                .query_map(params![term, after, limit], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            let Some(last) = users.last() else {
+                return Ok(Vec::new());
+            };
+            let mut stmt = conn.prepare_cached(&format!(
+                "{INTEREST_JOIN} WHERE i.term = ?1 AND i.user_id > ?2 AND i.user_id <= ?3
+                  ORDER BY i.user_id, p.anchor"
+            ))?;
+            let mut rows = stmt.query(params![term, after, last])?;
+            Ok(collect_interests(&mut rows)?
+                .into_iter()
+                .filter_map(|(u, mut recs)| recs.pop().map(|r| (u, r)))
+                .collect())
         })
         .await
     }

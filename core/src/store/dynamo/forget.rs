@@ -13,8 +13,6 @@ use std::collections::BTreeSet;
 
 pub(super) async fn forget_user(store: &DynamoStore, user: &UserId) -> Result<ForgetReport> {
     let mut report = ForgetReport::default();
-    // Becomes `report.neighbours` when ForgetReport gains the field (stateless branch).
-    let mut neighbours_removed = 0u64;
     let mine = store.partition(&user_pk(user), "").await?;
     let mut doomed: Vec<Item> = Vec::new();
     let mut posts: Vec<PostId> = Vec::new();
@@ -47,7 +45,7 @@ pub(super) async fn forget_user(store: &DynamoStore, user: &UserId) -> Result<Fo
     // The user's own neighbour list, and the markers it left in its neighbours' partitions.
     if own_list {
         for list in read_lists(store, std::slice::from_ref(user)).await? {
-            neighbours_removed += 1;
+            report.neighbours += 1;
             for n in &list.neighbours {
                 doomed.push(key(user_pk(&n.user), listed_by_sk(user)));
             }
@@ -59,7 +57,7 @@ pub(super) async fn forget_user(store: &DynamoStore, user: &UserId) -> Result<Fo
         list.neighbours.retain(|n| &n.user != user);
         let removed = before - list.neighbours.len();
         if removed > 0 {
-            neighbours_removed += removed as u64;
+            report.neighbours += removed as u64;
             write_list(store, &list).await?;
         }
     }
@@ -113,6 +111,5 @@ pub(super) async fn forget_user(store: &DynamoStore, user: &UserId) -> Result<Fo
         ))
     });
     store.delete_keys(doomed).await?;
-    tracing::debug!(neighbours_removed, "forgot a user's neighbour entries");
     Ok(report)
 }

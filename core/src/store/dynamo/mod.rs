@@ -7,12 +7,11 @@ mod forget;
 mod neighbours;
 mod retry;
 
-pub use neighbours::{Neighbour, NeighbourList};
-
 use self::codec::*;
 use self::retry::{classify, Attempts, Backoff, Failure};
 use super::{
-    CachedCaption, CatalogRecord, ForgetReport, ItemCount, ItemKind, PostRecord, Recorded, Store,
+    CachedCaption, CatalogRecord, ForgetReport, ItemCount, ItemKind, NeighbourList, PostRecord,
+    Recorded, Store,
 };
 use crate::domain::{Event, EventKind};
 use crate::error::{Error, Result};
@@ -1154,5 +1153,22 @@ impl Store for DynamoStore {
             .iter()
             .map(|i| UserId::new(get_s(i, SK)?))
             .collect()
+    }
+
+    async fn put_neighbours(&self, lists: &[NeighbourList]) -> Result<()> {
+        self.put_neighbour_lists(lists).await
+    }
+
+    async fn neighbours(&self, users: &[UserId]) -> Result<Vec<NeighbourList>> {
+        self.neighbour_lists(users).await
+    }
+
+    async fn users_with_term(
+        &self,
+        term: &str,
+        after: Option<&UserId>,
+        limit: usize,
+    ) -> Result<Vec<(UserId, InterestRecord)>> {
+        self.term_users(term, after, limit).await
     }
 }

@@ -3,61 +3,14 @@
 //! A list is one item (`U#<user>`, `N`); for each neighbour named in it, a marker
 //! (`U#<neighbour>`, `NB#<user>`) records who lists them, so `forget_user` finds and
 //! rewrites every list naming the forgotten user without a scan.
-//!
-//! These methods join the `Store` trait when the stateless branch lands (the trait on this
-//! branch does not have them yet); until then they are inherent methods with the trait's
-//! signatures, and the two types below stand in for `crate::store::{Neighbour, NeighbourList}`.
 
 use super::codec::*;
 use super::DynamoStore;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::ids::UserId;
 use crate::profile::InterestRecord;
-use crate::time::Timestamp;
-use serde::{Deserialize, Serialize};
+use crate::store::{check_neighbour_lists, NeighbourList};
 use std::collections::{BTreeSet, HashMap};
-
-/// One precomputed neighbour.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Neighbour {
-    /// The other user.
-    pub user: UserId,
-    /// How similar (a cosine, 0..=1).
-    pub score: f64,
-    /// The interests both share.
-    pub shared_terms: Vec<String>,
-}
-
-/// A user's precomputed nearest neighbours, best first, and when they were computed.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct NeighbourList {
-    /// Whose neighbours these are.
-    pub user: UserId,
-    /// The neighbours, best first.
-    pub neighbours: Vec<Neighbour>,
-    /// When they were computed.
-    pub computed_at: Timestamp,
-}
-
-fn check_lists(lists: &[NeighbourList]) -> Result<()> {
-    for list in lists {
-        for n in &list.neighbours {
-            if !(0.0..=1.0 + 1e-6).contains(&n.score) {
-                return Err(Error::invalid(format!(
-                    "neighbour {} of {} has score {}: expected a cosine in 0..=1",
-                    n.user, list.user, n.score
-                )));
-            }
-            if n.user == list.user {
-                return Err(Error::invalid(format!(
-                    "{} is listed as their own neighbour",
-                    list.user
-                )));
-            }
-        }
-    }
-    Ok(())
-}
 
 fn list_item(list: &NeighbourList) -> Result<Item> {
     let mut item = key(user_pk(&list.user), NEIGHBOURS_SK);
@@ -106,12 +59,10 @@ pub(super) async fn write_list(store: &DynamoStore, list: &NeighbourList) -> Res
 }
 
 impl DynamoStore {
-    /// Replaces the stored neighbour list of each user given (an empty list clears it).
-    /// Lists are checked first; a bad one writes nothing. When a user appears twice, the
-    /// last list wins. Markers for new neighbours are written before the list and stale
-    /// ones removed after it, so a list never names someone without a marker.
-    pub async fn put_neighbours(&self, lists: &[NeighbourList]) -> Result<()> {
-        check_lists(lists)?;
+    /// `Store::put_neighbours`: markers for new neighbours are written before the list and
+    /// stale ones removed after it, so a list never names someone without a marker.
+    pub(super) async fn put_neighbour_lists(&self, lists: &[NeighbourList]) -> Result<()> {
+        check_neighbour_lists(lists)?;
         let mut last: HashMap<&UserId, &NeighbourList> = HashMap::new();
         for l in lists {
             last.insert(&l.user, l);
@@ -154,8 +105,8 @@ impl DynamoStore {
         self.delete_keys(cleared).await
     }
 
-    /// The stored lists of those of `users` that have one, in the order asked.
-    pub async fn neighbours(&self, users: &[UserId]) -> Result<Vec<NeighbourList>> {
+    /// `Store::neighbours`.
+    pub(super) async fn neighbour_lists(&self, users: &[UserId]) -> Result<Vec<NeighbourList>> {
         let mut by_user: HashMap<UserId, NeighbourList> = read_lists(self, users)
             .await?
             .into_iter()
@@ -171,10 +122,9 @@ impl DynamoStore {
         Ok(out)
     }
 
-    /// Up to `limit` users with a stored interest in `term`, in user-id order after `after`,
-    /// each with that interest row: the 16 shards of the `terms` index read in parallel and
+    /// `Store::users_with_term`: the 16 shards of the `terms` index read in parallel and
     /// merged.
-    pub async fn users_with_term(
+    pub(super) async fn term_users(
         &self,
         term: &str,
         after: Option<&UserId>,
