@@ -61,6 +61,7 @@ cargo test --workspace --exclude sociallens-python --exclude sociallens-node 2>&
 
 step "Rust tests with the feature dynamodb (DynamoStore, the suite on moto, faults)"
 cargo test -p sociallens --features dynamodb --lib dynamo 2>&1 | tee "$LOGS/rust-dynamo.log"
+cargo test -p sociallens --features dynamodb --doc Dynamo 2>&1 | tee -a "$LOGS/rust-dynamo.log"
 cargo test -p sociallens-integration-tests --features dynamodb --test dynamodb --test dynamodb_faults 2>&1 \
     | tee -a "$LOGS/rust-dynamo.log"
 cat "$LOGS/rust-dynamo.log" >>"$LOGS/rust.log"
