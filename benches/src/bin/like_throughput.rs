@@ -47,11 +47,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .and_then(|a| a.parse().ok())
             .unwrap_or(d)
     };
-    let (n_mem, n_sqlite, n_dynamo) = (arg(1, 20_000), arg(2, 4_000), arg(3, 1_000));
+    let (n_mem, n_sqlite) = (arg(1, 20_000), arg(2, 4_000));
+    #[cfg(feature = "dynamodb")]
+    let n_dynamo = arg(3, 1_000);
     let dir = tempfile::tempdir()?;
     println!("| backend | writers | likes | seconds | likes/s |");
     println!("|---|---:|---:|---:|---:|");
     for writers in [1, 16] {
+        #[cfg_attr(not(feature = "dynamodb"), allow(unused_mut))]
         let mut rows: Vec<(&str, Arc<dyn Store>, usize)> = vec![
             ("memory", Arc::new(MemoryStore::new()), n_mem),
             (
