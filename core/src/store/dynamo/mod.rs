@@ -264,7 +264,7 @@ impl DynamoStore {
         DynamoStoreBuilder::default()
     }
 
-    /// A store from `dynamodb://TABLE?region=R&endpoint=URL&create=true` (every parameter
+    /// A store from `dynamodb://TABLE?region=R&endpoint=URL&create=true&deadline=SECS` (every parameter
     /// optional; values percent-decoded).
     ///
     /// ```
@@ -288,6 +288,13 @@ impl DynamoStore {
             b = match k {
                 "region" => b.region(v),
                 "endpoint" => b.endpoint(v),
+                // Seconds; a serverless function sets it below its own timeout.
+                "deadline" => {
+                    let secs: f64 = v.parse().map_err(|_| {
+                        Error::invalid("deadline= in a dynamodb:// URL is a number of seconds")
+                    })?;
+                    b.retry_deadline(crate::engine::duration_from_secs("deadline", secs)?)
+                }
                 "create" => match v.as_str() {
                     "true" | "1" | "yes" => b.create_table_if_missing(true),
                     "false" | "0" | "no" => b.create_table_if_missing(false),
@@ -296,7 +303,7 @@ impl DynamoStore {
                 // Only the parameter's name: its value may be anything, a secret included.
                 _ => {
                     return Err(Error::invalid(format!(
-                        "unknown parameter {k:?} in a dynamodb:// URL (expected region, endpoint, create)"
+                        "unknown parameter {k:?} in a dynamodb:// URL (expected region, endpoint, create, deadline)"
                     )))
                 }
             };
