@@ -47,7 +47,7 @@ test('stateless serving over DynamoDB', { skip }, async () => {
 })
 
 test('an unreachable DynamoDB endpoint is UNAVAILABLE', { skip }, async () => {
-  const engine = new Engine({ store: 'dynamodb://t?region=us-east-1&endpoint=http://127.0.0.1:9&deadline=1' })
+  const engine = new Engine({ store: 'dynamodb://deadtable?region=us-east-1&endpoint=http://127.0.0.1:9&deadline=1' })
   await assert.rejects(engine.interests('ana'), (e) => e.code === 'UNAVAILABLE')
-  assert.throws(() => new Engine({ store: 'dynamodb://t?create=maybe' }), (e) => e.code === 'INVALID_INPUT')
+  assert.throws(() => new Engine({ store: 'dynamodb://deadtable?create=maybe' }), (e) => e.code === 'INVALID_INPUT')
 })

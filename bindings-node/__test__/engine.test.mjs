@@ -85,7 +85,7 @@ test('errors carry a stable code and lose nothing', async () => {
   await assert.rejects(engine.recordLike('u', 'p2', { image: Buffer.from('no captioner') }), { code: 'CONFIG' })
   assert.deepEqual((await engine.interests('u')).map((i) => i.term), ['x'])
   assert.throws(() => new Engine({ store: 'postgres://x' }), { code: 'INVALID_INPUT' })
-  assert.throws(() => new Engine({ store: 'dynamodb://t' }), { code: 'UNSUPPORTED' })
+  assert.throws(() => new Engine({ store: 'dynamodb://t' }), { code: 'INVALID_INPUT' }) // table names are 3-255 characters
   assert.throws(() => new Engine({ store: 'memory://', halfLifeDays: 0 }), { code: 'INVALID_INPUT' })
   const junk = freshDb()
   writeFileSync(junk, 'not a database'.repeat(10))

@@ -67,13 +67,13 @@ def test_stateless_serving_over_dynamodb(clock):
 
 
 def test_dynamodb_errors_are_typed_and_keep_secrets_out():
-    dead = "dynamodb://t?region=us-east-1&endpoint=http://127.0.0.1:9&create=true&deadline=1"
+    dead = "dynamodb://deadtable?region=us-east-1&endpoint=http://127.0.0.1:9&create=true&deadline=1"
     engine = Engine(dead)
     with pytest.raises(sociallens.StorageError) as e:
         engine.interests("ana")
     assert e.value.code == "UNAVAILABLE"
     with pytest.raises(sociallens.InvalidInputError):
-        Engine("dynamodb://t?create=maybe")
+        Engine("dynamodb://deadtable?create=maybe")
     with pytest.raises(sociallens.SocialLensError) as e:
-        Engine("dynamodb://t?region=us-east-1&deadline=1&endpoint=http://me:s3cret@127.0.0.1:9").interests("x")
+        Engine("dynamodb://deadtable?region=us-east-1&deadline=1&endpoint=http://me:s3cret@127.0.0.1:9").interests("x")
     assert "s3cret" not in str(e.value)

@@ -44,8 +44,9 @@ def test_caption_without_extractor_is_config_error():
 def test_bad_store_urls(tmp_path):
     with pytest.raises(sociallens.InvalidInputError):
         sociallens.Engine("postgres://nope")
-    with pytest.raises(sociallens.UnsupportedError):
-        sociallens.Engine("dynamodb://table")
+    # DynamoDB table names are 3-255 characters; the URL is checked before any network call.
+    with pytest.raises(sociallens.InvalidInputError):
+        sociallens.Engine("dynamodb://t")
     junk = tmp_path / "junk.db"
     junk.write_bytes(b"not a database" * 10)
     with pytest.raises(OSError) as e:
