@@ -103,6 +103,33 @@ def evaluate(name: str, rows: list[dict], extract, worst: int, show_misses: bool
     }
 
 
+def lint(paths: list[pathlib.Path]) -> int:
+    """Flags labels whose head is on a non-interest list of docs/interests.md and whose whole
+    term is not kept (scene words, the lexicalised names the spec lists): a label audit that
+    needs no native module."""
+    import re
+
+    spec = (HERE.parent / "docs" / "interests.md").read_text(encoding="utf-8")
+    lists = {
+        name: {w.strip() for w in body.replace("\n", " ").split(",") if w.strip()}
+        for name, body in re.findall(r"```([a-z:-]+)\n(.*?)```", spec, re.S)
+    }
+    non_interest = set().union(*(v for k, v in lists.items() if k.startswith("non-interest")))
+    kept = lists.get("scene", set()) | {
+        "dining table", "living room", "dining room", "coffee table", "pool table",
+        "side table", "picnic table", "ceiling fan",
+    }
+    problems = 0
+    for path in paths:
+        for n, row in enumerate(load(path), 1):
+            for term in row["interests"]:
+                if term not in kept and term.split()[-1] in non_interest:
+                    problems += 1
+                    print(f"{path.name}:{n}: {term!r} has a non-interest head: {row['caption']!r}")
+    print(f"lint: {problems} problem(s)")
+    return problems
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--set", choices=["dev", "test", "both"], default="both")
@@ -112,7 +139,10 @@ def main() -> None:
     ap.add_argument("--dev", type=pathlib.Path, default=EVAL / "interests_dev.jsonl")
     ap.add_argument("--test", type=pathlib.Path, default=EVAL / "interests_test.jsonl")
     ap.add_argument("--json", type=pathlib.Path, help="also write the scores to this file")
+    ap.add_argument("--lint", action="store_true", help="check the labels against the spec's lists and exit")
     args = ap.parse_args()
+    if args.lint:
+        sys.exit(1 if lint([args.dev, args.test]) else 0)
 
     import sociallens
 
