@@ -108,7 +108,8 @@ def main() -> None:
     ap.add_argument("--fresh-engine", action="store_true", help="a new engine per caption")
     ap.add_argument("--no-embedder", action="store_true", help="lexical matching only")
     ap.add_argument("--no-reference", action="store_true", help="skip the MiniLM-cosine reference")
-    ap.add_argument("--show", type=int, default=10, help="dev captions with no relevant product in the top 5 to list")
+    ap.add_argument("--show", type=int, default=10, help="worst dev captions to list (lowest relevant share)")
+    ap.add_argument("--limit", type=int, help="only the first N captions of each set (quick checks)")
     ap.add_argument("--json", type=pathlib.Path, help="also write the scores to this file")
     args = ap.parse_args()
 
@@ -144,7 +145,7 @@ def main() -> None:
     for name, path in sets:
         if args.set not in (name, "both"):
             continue
-        rows = load(path)
+        rows = load(path)[: args.limit]
         engine_scores, reference_scores = Scores(), Scores()
         misses = []
         started = time.perf_counter()
@@ -155,8 +156,15 @@ def main() -> None:
             recs = engine.recommend_products(user, k=K)
             cats = [r.product.category if r.product is not None else None for r in recs]
             engine_scores.add(row, cats)
-            if not row["abstain"] and not set(cats[:K]) & set(row["relevant_categories"]):
-                misses.append((row["caption"], [r.name for r in recs], cats))
+            if row["abstain"]:
+                if recs:
+                    misses.append((-1.0, row["caption"], [r.name for r in recs], cats))
+            else:
+                top = cats[:K]
+                share = sum(c in row["relevant_categories"] for c in top) / max(len(top), 1)
+                wrong = any(c in row["irrelevant_categories"] for c in top)
+                if share < 0.6 or wrong:
+                    misses.append((share - wrong, row["caption"], [r.name for r in recs], cats))
         elapsed = time.perf_counter() - started
         if product_vectors is not None:
             caption_vectors = embedder.embed([r["caption"] for r in rows])
@@ -171,8 +179,12 @@ def main() -> None:
             print(reference_scores.line("reference: caption cos"))
             result["reference_caption_cosine"] = reference_scores.summary()
         if name == "dev" and misses[: args.show]:
-            print(f"  {len(misses)} answerable captions with no relevant product in the top 5; first {min(args.show, len(misses))}:")
-            for caption, names, cats in misses[: args.show]:
+            misses.sort(key=lambda m: (m[0], m[1]))
+            print(
+                f"  {len(misses)} dev captions answered though they should abstain, with under 60% "
+                f"relevant or with an irrelevant product; worst {min(args.show, len(misses))}:"
+            )
+            for _, caption, names, cats in misses[: args.show]:
                 print(f"    {caption!r}: {list(zip(names, cats))}")
         results.append(result)
     if args.json:
