@@ -139,6 +139,12 @@ def main() -> None:
     ap.add_argument("--dev", type=pathlib.Path, default=EVAL / "interests_dev.jsonl")
     ap.add_argument("--test", type=pathlib.Path, default=EVAL / "interests_test.jsonl")
     ap.add_argument("--json", type=pathlib.Path, help="also write the scores to this file")
+    ap.add_argument(
+        "--kwargs",
+        type=json.loads,
+        default={},
+        help='extra keyword arguments for extract_interests, as JSON (e.g. \'{"keep": ["table"]}\')',
+    )
     ap.add_argument("--lint", action="store_true", help="check the labels against the spec's lists and exit")
     args = ap.parse_args()
     if args.lint:
@@ -147,9 +153,9 @@ def main() -> None:
     import sociallens
 
     def extract(captions: list[str]) -> list[list[str]]:
-        return sociallens.extract_interests(captions, mode=args.mode)
+        return sociallens.extract_interests(captions, mode=args.mode, **args.kwargs)
 
-    print(f"sociallens {getattr(sociallens, '__version__', '?')}, mode={args.mode}")
+    print(f"sociallens {getattr(sociallens, '__version__', '?')}, mode={args.mode}" + (f", {args.kwargs}" if args.kwargs else ""))
     results = []
     if args.set in ("dev", "both"):
         results.append(evaluate("dev", load(args.dev), extract, args.worst, True))
