@@ -40,6 +40,15 @@ fn to_keymap(k: &Item) -> Result<KeyMap> {
         .collect()
 }
 
+/// A table cursor: a resume key naming both key attributes.
+fn decode_key(cursor: &str) -> Result<Item> {
+    let k: KeyMap = decode_cursor(cursor)?;
+    if !(k.contains_key(PK) && k.contains_key(SK)) {
+        return Err(Error::invalid("not a cursor of this store's scans"));
+    }
+    Ok(from_keymap(&k))
+}
+
 fn from_keymap(k: &KeyMap) -> Item {
     k.iter().map(|(n, v)| (n.clone(), s(v.as_str()))).collect()
 }
@@ -74,10 +83,7 @@ impl DynamoStore {
         limit: usize,
     ) -> Result<(Vec<Item>, Option<String>)> {
         let client = self.client().await?;
-        let mut start: Option<Item> = cursor
-            .map(decode_cursor::<KeyMap>)
-            .transpose()?
-            .map(|k| from_keymap(&k));
+        let mut start: Option<Item> = cursor.map(decode_key).transpose()?;
         let mut out = Vec::new();
         let limit = limit.max(1);
         loop {
