@@ -44,6 +44,13 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// The file format of an export.
+///
+/// ```
+/// use sociallens::export::Format;
+/// assert_eq!(Format::parse("NDJSON")?, Format::Ndjson);
+/// assert_eq!(Format::default().extension(), "parquet");
+/// # Ok::<(), sociallens::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Format {

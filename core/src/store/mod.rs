@@ -243,7 +243,18 @@ pub(crate) fn decode_cursor<K: serde::de::DeserializeOwned>(cursor: &str) -> Res
         .ok_or_else(|| Error::invalid("not a cursor of this store's scans"))
 }
 
-/// An ad-category opt-out as stored.
+/// An ad-category opt-out as stored, as [`Store::scan_opt_outs`] pages them.
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use sociallens::{MemoryStore, Store, Timestamp, UserId};
+/// let store = MemoryStore::new();
+/// let at = Timestamp::from_millis(1_000);
+/// store.set_opt_out(&UserId::new("ana")?, "surf", true, at).await?;
+/// let page = store.scan_opt_outs(None, 10).await?;
+/// assert_eq!((page.items[0].category.as_str(), page.items[0].at), ("surf", at));
+/// # Ok::<(), sociallens::Error>(()) }).unwrap();
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OptOutRecord {
     /// Who opted out.
@@ -265,6 +276,21 @@ pub struct AudienceEntry {
 
 /// An ad's precomputed audience, best first, as written by a batch job (see
 /// [`Store::put_audience`]).
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use sociallens::{AudienceEntry, MemoryStore, Store, Timestamp, UserId};
+/// let store = MemoryStore::new();
+/// let members = [
+///     AudienceEntry { user: UserId::new("ana")?, score: 0.9 },
+///     AudienceEntry { user: UserId::new("ben")?, score: 0.7 },
+/// ];
+/// store.put_audience("ad-1", &members, Timestamp::from_millis(0)).await?;
+/// let top = store.audience("ad-1", 1).await?.unwrap();
+/// assert_eq!(top.members[0].user.as_str(), "ana");
+/// assert_eq!(store.forget_user(&UserId::new("ana")?).await?.audiences, 1);
+/// # Ok::<(), sociallens::Error>(()) }).unwrap();
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StoredAudience {
     /// The ad.
