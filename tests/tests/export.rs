@@ -369,6 +369,15 @@ async fn bad_files_are_refused_and_apply_nothing() {
     assert_eq!(err.code(), "INVALID_INPUT", "{err}");
     assert!(empty(b.clone()).await);
 
+    // A manifest naming a file that is not there: the export is incomplete.
+    std::fs::copy(out.join("events.parquet"), dir.path().join("events.bak")).unwrap();
+    std::fs::remove_file(out.join("events.parquet")).unwrap();
+    let err = target.import(&ImportOptions::new(&out)).await.unwrap_err();
+    assert_eq!(err.code(), "INVALID_INPUT");
+    assert!(err.to_string().contains("incomplete"), "{err}");
+    std::fs::rename(dir.path().join("events.bak"), out.join("events.parquet")).unwrap();
+    assert!(empty(b.clone()).await);
+
     // Derived datasets are refused, pointing at events.
     let err = target
         .import(&ImportOptions::new(out.join("interests.parquet")))

@@ -286,7 +286,15 @@ fn targets(opts: &ImportOptions) -> Result<Vec<(Dataset, Vec<PathBuf>)>> {
                 }
                 continue;
             }
-            out.push((d, entry.files.iter().map(|f| path.join(f)).collect()));
+            let files: Vec<PathBuf> = entry.files.iter().map(|f| path.join(f)).collect();
+            if let Some(missing) = files.iter().find(|f| !f.is_file()) {
+                return Err(Error::invalid(format!(
+                    "{} lists {}, which is missing: the export is incomplete",
+                    path.join(MANIFEST).display(),
+                    missing.display()
+                )));
+            }
+            out.push((d, files));
         }
         return Ok(out);
     }

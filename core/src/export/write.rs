@@ -110,8 +110,19 @@ pub(crate) async fn export_store(
     let mut datasets = Vec::new();
     for d in wanted {
         let mut out = Out::create(dir, d, opts.format)?;
-        write_dataset(store, decay, now, opts.page_size, d, &mut out).await?;
-        let (path, rows) = out.finish()?;
+        let tmp = out.tmp.clone();
+        let written = match write_dataset(store, decay, now, opts.page_size, d, &mut out).await {
+            Ok(()) => out.finish(),
+            Err(e) => Err(e),
+        };
+        let (path, rows) = match written {
+            Ok(w) => w,
+            Err(e) => {
+                // No half-written file is left behind (the manifest was removed above).
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e);
+            }
+        };
         datasets.push(ExportedDataset {
             dataset: d,
             files: vec![path],
