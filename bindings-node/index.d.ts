@@ -151,6 +151,20 @@ export declare class Engine {
   interests(user: string, k?: number | undefined | null): Promise<Array<Interest>>
   /** Erases every record of the user from the store. */
   forgetUser(user: string): Promise<ForgetReport>
+  /**
+   * Writes the store's records to `dir` (format v1: one file per dataset, `manifest.json`
+   * written last), reading the store page by page. `datasets`: any of captions, posts,
+   * interests, events, ad_events, catalog, opt_outs, neighbours, audiences (default all);
+   * `format`: "parquet" (default, SNAPPY) or "ndjson". Resolves to each dataset's file.
+   */
+  export(options: ExportOptions): Promise<Record<string, string>>
+  /**
+   * Reads export files back into the store: a directory with `manifest.json`, one dataset
+   * file, or a directory of part files (Spark's `part-*.parquet`; `_SUCCESS` and `.crc`
+   * ignored). Every file is checked before any row is applied: a bad one rejects with an
+   * `INVALID_INPUT` error naming the file and column, and changes nothing.
+   */
+  importFiles(options: ImportOptions): Promise<ImportReport[]>
 }
 
 /** The all-MiniLM-L6-v2 sentence-embedding model (384-d unit vectors). */
@@ -342,6 +356,16 @@ export interface EventOutcome {
   deltas: Array<TermDelta>
 }
 
+/** What `export` writes. */
+export interface ExportOptions {
+  /** The export directory (created if missing). */
+  dir: string
+  /** The datasets to write (default: all). */
+  datasets?: Array<string>
+  /** "parquet" (default) or "ndjson". */
+  format?: string
+}
+
 /**
  * The interests of each caption, computed off the main thread.
  *
@@ -369,6 +393,8 @@ export interface ForgetReport {
   cachedAnswers: number
   /** The user's precomputed neighbour list and the entries naming them in other lists. */
   neighbours: number
+  /** Entries naming the user in stored audiences. */
+  audiences: number
   /** All rows removed. */
   total: number
 }
@@ -379,6 +405,28 @@ export interface FrequencyCap {
   perDay?: number
   /** At most this many impressions ever. */
   lifetime?: number
+}
+
+/** What `importFiles` reads. */
+export interface ImportOptions {
+  /** A directory with manifest.json, a dataset file, or a directory of part files. */
+  path: string
+  /** The dataset of a file or part directory (default: from its metadata or name). */
+  dataset?: string
+}
+
+/** What `importFiles` did for one dataset. */
+export interface ImportReport {
+  /** The dataset. */
+  dataset: string
+  /** Rows read. */
+  rows: number
+  /** Rows that changed the store. */
+  applied: number
+  /** Rows the store already held as they are (a re-import: all of them). */
+  unchanged: number
+  /** Events whose id the store holds for another event: counted, not applied. */
+  conflicts: number
 }
 
 /** What the in-memory similarity index holds. */

@@ -574,7 +574,11 @@ macro_rules! conformance_suite {
             the_cache_expires_by_the_callers_clock,
             neighbour_table_round_trips,
             stateless_serving_matches_the_index,
-            stateless_serving_reads_own_rows_per_request
+            stateless_serving_reads_own_rows_per_request,
+            scans_page_through_every_record_once,
+            item_events_pages_cover_the_range_once,
+            bad_cursors_are_invalid_input,
+            stored_audiences_round_trip_and_forget
         );
     };
     (@tests $make:expr; $($name:ident),*) => {
@@ -1677,4 +1681,355 @@ pub async fn stateless_serving_reads_own_rows_per_request(h: &dyn Harness) {
         cold.build_neighbours(0).await.unwrap_err().code(),
         "INVALID_INPUT"
     );
+}
+
+/// Reads every page of a scan, checking the page contract on the way: no page longer than
+/// the limit, and the scan ends (a bounded number of pages).
+pub async fn all_pages<T, F, Fut>(limit: usize, mut page: F) -> Vec<T>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: std::future::Future<Output = Result<sociallens::store::Page<T>>>,
+{
+    let mut out = Vec::new();
+    let mut cursor = None;
+    for _ in 0..100_000 {
+        let p = page(cursor.take()).await.unwrap();
+        assert!(
+            p.items.len() <= limit,
+            "{} items for a limit of {limit}",
+            p.items.len()
+        );
+        out.extend(p.items);
+        match p.next {
+            Some(n) => cursor = Some(n),
+            None => return out,
+        }
+    }
+    panic!("the scan did not end");
+}
+
+/// Every scan (captions, posts, events, opt-outs, neighbours, audiences) returns each record
+/// exactly once across pages, whatever the page size, and equal to the record as read by key.
+pub async fn scans_page_through_every_record_once(h: &dyn Harness) {
+    use sociallens::store::{AudienceEntry, CachedCaption, Neighbour, NeighbourList, PostRecord};
+    let store = h.open();
+    let clock = Arc::new(ManualClock::new(T0));
+    let engine = engine_at(store.clone(), clock.clone());
+    let mut event_ids = Vec::new();
+    for i in 0..23 {
+        let user = format!("scan-user-{:02}", i % 7);
+        let post = Post::new(format!("scan-post-{i:02}"))
+            .by(user.clone())
+            .with_caption(format!("caption {i}"))
+            .with_interests([format!("t{}", i % 4)]);
+        let out = engine.record_upload(&user, post).await.unwrap();
+        event_ids.push(out.event_id.to_string());
+        clock.advance(Duration::from_secs(61));
+    }
+    engine
+        .add_ads(vec![Ad::new("scan-ad", "Acme", "Scan", "scans")])
+        .await
+        .unwrap();
+    for i in 0..5 {
+        let id = engine
+            .record_click(&format!("scan-user-{i}"), "scan-ad")
+            .await
+            .unwrap();
+        event_ids.push(id.event_id.to_string());
+    }
+    for i in 0..11 {
+        store
+            .put_cached_caption(&CachedCaption {
+                image_sha256: format!("{i:064x}"),
+                caption: format!("a caption {i}"),
+                model: "m".into(),
+                created_at: Timestamp::from_millis(T0.as_millis() + i),
+            })
+            .await
+            .unwrap();
+    }
+    for i in 0..6 {
+        engine
+            .set_opt_out(&format!("scan-user-{i}"), &format!("Cat{}", i % 2), true)
+            .await
+            .unwrap();
+    }
+    let lists: Vec<NeighbourList> = (0..5)
+        .map(|i| NeighbourList {
+            user: UserId::new(format!("scan-user-{i}")).unwrap(),
+            neighbours: vec![Neighbour {
+                user: UserId::new(format!("scan-user-{}", i + 1)).unwrap(),
+                score: 0.5,
+                shared_terms: vec!["t1".into()],
+            }],
+            computed_at: T0,
+        })
+        .collect();
+    store.put_neighbours(&lists).await.unwrap();
+    for ad in 0..4 {
+        let members: Vec<AudienceEntry> = (0..3)
+            .map(|m| AudienceEntry {
+                user: UserId::new(format!("scan-user-{}", (ad + m) % 7)).unwrap(),
+                score: 1.0 - m as f64 / 10.0,
+            })
+            .collect();
+        store
+            .put_audience(&format!("scan-ad-{ad}"), &members, T0)
+            .await
+            .unwrap();
+    }
+
+    for limit in [1usize, 4, 1000] {
+        let captions = all_pages(limit, |c| {
+            let store = store.clone();
+            async move { store.scan_captions(c.as_deref(), limit).await }
+        })
+        .await;
+        let mut hashes: Vec<&str> = captions.iter().map(|c| c.image_sha256.as_str()).collect();
+        hashes.sort();
+        let n = hashes.len();
+        hashes.dedup();
+        assert_eq!((n, hashes.len()), (11, 11), "limit {limit}");
+        for c in &captions {
+            let by_key = store.cached_caption(&c.image_sha256).await.unwrap();
+            assert_eq!(by_key.as_ref(), Some(c));
+        }
+
+        let posts: Vec<PostRecord> = all_pages(limit, |c| {
+            let store = store.clone();
+            async move { store.scan_posts(c.as_deref(), limit).await }
+        })
+        .await;
+        let mut ids: Vec<String> = posts.iter().map(|p| p.id.to_string()).collect();
+        ids.sort();
+        let want: Vec<String> = (0..23).map(|i| format!("scan-post-{i:02}")).collect();
+        assert_eq!(ids, want, "limit {limit}");
+        for p in &posts {
+            assert_eq!(store.post(&p.id).await.unwrap().as_ref(), Some(p));
+        }
+
+        let events = all_pages(limit, |c| {
+            let store = store.clone();
+            async move { store.scan_events(c.as_deref(), limit).await }
+        })
+        .await;
+        let mut ids: Vec<String> = events.iter().map(|e| e.id.to_string()).collect();
+        ids.sort();
+        let mut want = event_ids.clone();
+        want.sort();
+        assert_eq!(ids, want, "limit {limit}");
+        for e in &events {
+            assert_eq!(store.event(&e.id).await.unwrap().as_ref(), Some(e));
+        }
+
+        let opt_outs = all_pages(limit, |c| {
+            let store = store.clone();
+            async move { store.scan_opt_outs(c.as_deref(), limit).await }
+        })
+        .await;
+        let mut pairs: Vec<(String, String)> = opt_outs
+            .iter()
+            .map(|o| (o.user.to_string(), o.category.clone()))
+            .collect();
+        pairs.sort();
+        let want: Vec<(String, String)> = (0..6)
+            .map(|i| (format!("scan-user-{i}"), format!("cat{}", i % 2)))
+            .collect();
+        assert_eq!(pairs, want, "limit {limit}");
+        assert!(opt_outs
+            .iter()
+            .all(|o| o.at == sociallens::Clock::now(&*clock)));
+
+        let mut neighbours = all_pages(limit, |c| {
+            let store = store.clone();
+            async move { store.scan_neighbours(c.as_deref(), limit).await }
+        })
+        .await;
+        neighbours.sort_by(|a, b| a.user.cmp(&b.user));
+        assert_eq!(neighbours, lists, "limit {limit}");
+
+        let mut audiences = all_pages(limit, |c| {
+            let store = store.clone();
+            async move { store.scan_audiences(c.as_deref(), limit).await }
+        })
+        .await;
+        audiences.sort_by(|a, b| a.ad_id.cmp(&b.ad_id));
+        assert_eq!(audiences.len(), 4, "limit {limit}");
+        for a in &audiences {
+            assert_eq!(a.members.len(), 3);
+            assert_eq!(
+                store.audience(&a.ad_id, 10).await.unwrap().as_ref(),
+                Some(a)
+            );
+        }
+    }
+}
+
+/// `item_events_page` returns each click and impression with `from <= at < to` exactly once,
+/// across days, whatever the page size, and nothing else (no likes, nothing outside).
+pub async fn item_events_pages_cover_the_range_once(h: &dyn Harness) {
+    let store = h.open();
+    let clock = Arc::new(ManualClock::new(T0));
+    let engine = engine_at(store.clone(), clock.clone());
+    engine
+        .record_like("pager", Post::new("pp").with_interests(["x"]))
+        .await
+        .unwrap();
+    engine
+        .add_ads(vec![Ad::new("ad-p", "Acme", "Pager", "pages")])
+        .await
+        .unwrap();
+    let mut inside = Vec::new();
+    for i in 0..30u64 {
+        // Five hours apart: the events span three calendar days.
+        clock.set(Timestamp::from_millis(
+            T0.as_millis() + (i as i64) * 5 * 3_600_000,
+        ));
+        let user = format!("pager-{}", i % 3);
+        let id = if i % 2 == 0 {
+            engine.record_click(&user, "ad-p").await.unwrap().event_id
+        } else {
+            engine
+                .record_impression(&user, "ad-p")
+                .await
+                .unwrap()
+                .event_id
+        };
+        if (3..27).contains(&i) {
+            inside.push(id.to_string());
+        }
+    }
+    inside.sort();
+    let from = Timestamp::from_millis(T0.as_millis() + 3 * 5 * 3_600_000);
+    let to = Timestamp::from_millis(T0.as_millis() + 27 * 5 * 3_600_000);
+    for limit in [1usize, 7, 100] {
+        let events = all_pages(limit, |c| {
+            let store = store.clone();
+            async move { store.item_events_page(from, to, c.as_deref(), limit).await }
+        })
+        .await;
+        assert!(events.iter().all(
+            |e| matches!(e.kind, EventKind::Click | EventKind::Impression)
+                && e.at >= from
+                && e.at < to
+        ));
+        let mut ids: Vec<String> = events.iter().map(|e| e.id.to_string()).collect();
+        ids.sort();
+        assert_eq!(ids, inside, "limit {limit}");
+    }
+    // The one-shot read agrees.
+    let mut all: Vec<String> = store
+        .item_events(from, to)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.id.to_string())
+        .collect();
+    all.sort();
+    assert_eq!(all, inside);
+    let empty = store.item_events_page(to, from, None, 10).await.unwrap();
+    assert!(empty.items.is_empty() && empty.next.is_none());
+}
+
+/// A cursor the store did not make is `INVALID_INPUT`, never a panic or a silent restart.
+pub async fn bad_cursors_are_invalid_input(h: &dyn Harness) {
+    let store = h.open();
+    for bad in ["", "not-hex", "7b7d", "zz"] {
+        let err = store.scan_events(Some(bad), 10).await.unwrap_err();
+        assert_eq!(err.code(), "INVALID_INPUT", "{bad:?}: {err}");
+        let err = store
+            .item_events_page(T0, T0.plus(Duration::from_secs(1)), Some(bad), 10)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "INVALID_INPUT", "{bad:?}: {err}");
+    }
+}
+
+/// `put_audience` replaces an ad's stored audience, `audience` reads its best members,
+/// forget_user removes the user from every stored audience (and says so), and the stateless
+/// `Engine::audience(AudienceQuery::Ad)` serves the stored one, opt-outs filtered at read time.
+pub async fn stored_audiences_round_trip_and_forget(h: &dyn Harness) {
+    use sociallens::store::AudienceEntry;
+    let store = h.open();
+    let entry = |u: &str, score: f64| AudienceEntry {
+        user: UserId::new(u).unwrap(),
+        score,
+    };
+    assert_eq!(store.audience("aud-ad", 10).await.unwrap(), None);
+    let first = vec![
+        entry("mem-a", 0.9),
+        entry("mem-b", 0.8),
+        entry("mem-c", 0.7),
+    ];
+    store.put_audience("aud-ad", &first, T0).await.unwrap();
+    let got = store.audience("aud-ad", 2).await.unwrap().unwrap();
+    assert_eq!(got.members, first[..2]);
+    assert_eq!(got.computed_at, T0);
+    // Replaced whole.
+    let later = T0.plus(Duration::from_secs(60));
+    let second = vec![
+        entry("mem-c", 0.95),
+        entry("mem-d", 0.5),
+        entry("mem-a", 0.4),
+    ];
+    store.put_audience("aud-ad", &second, later).await.unwrap();
+    let got = store.audience("aud-ad", 10).await.unwrap().unwrap();
+    assert_eq!((got.members, got.computed_at), (second.clone(), later));
+    // Bad lists are refused and change nothing.
+    for bad in [
+        vec![entry("mem-x", f64::NAN)],
+        vec![entry("mem-x", 0.1), entry("mem-x", 0.2)],
+    ] {
+        let err = store.put_audience("aud-ad", &bad, later).await.unwrap_err();
+        assert_eq!(err.code(), "INVALID_INPUT");
+    }
+    assert_eq!(
+        store.audience("aud-ad", 10).await.unwrap().unwrap().members,
+        second
+    );
+    store
+        .put_audience("aud-other", &[entry("mem-a", 0.3)], later)
+        .await
+        .unwrap();
+
+    // Served statelessly, with opt-outs applied when read.
+    let clock = Arc::new(ManualClock::new(later));
+    let engine = Engine::builder()
+        .shared_store(store.clone())
+        .clock(clock)
+        .serving(sociallens::Serving::stateless())
+        .ads_config(sociallens::ads::AdsConfig {
+            min_audience_size: 1,
+            ..Default::default()
+        })
+        .build()
+        .unwrap();
+    engine
+        .add_ads(vec![
+            Ad::new("aud-ad", "Acme", "Surf", "boards").interests(["surf"])
+        ])
+        .await
+        .unwrap();
+    engine.set_opt_out("mem-d", "boards", true).await.unwrap();
+    let served = engine
+        .audience(AudienceQuery::Ad("aud-ad".into()), 10)
+        .await
+        .unwrap();
+    let users: Vec<&str> = served.iter().map(|m| m.user.as_str()).collect();
+    assert_eq!(users, ["mem-c", "mem-a"]);
+
+    // forget_user: every audience naming the user loses them; an emptied one is gone.
+    let report = store
+        .forget_user(&UserId::new("mem-a").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(report.audiences, 2);
+    let got = store.audience("aud-ad", 10).await.unwrap().unwrap();
+    let users: Vec<&str> = got.members.iter().map(|m| m.user.as_str()).collect();
+    assert_eq!(users, ["mem-c", "mem-d"]);
+    assert_eq!(store.audience("aud-other", 10).await.unwrap(), None);
+    assert_eq!(h.rows_mentioning("mem-a"), 0);
+    // An empty list removes the audience.
+    store.put_audience("aud-ad", &[], later).await.unwrap();
+    assert_eq!(store.audience("aud-ad", 10).await.unwrap(), None);
 }

@@ -133,6 +133,7 @@ test('every public callable survives hostile numbers, in a subprocess', () => {
     const e = await world()
     const url = 'http://127.0.0.1:9/v1'
     const llm = new sl.OpenAiCompatible({ baseUrl: url, model: 'm' })
+    const XDIR = (await import('node:fs')).mkdtempSync((await import('node:os')).tmpdir() + '/sociallens-hostile-')
     const AD = { id: 'ad-7', advertiser: 'a', title: 't', category: 'surf', interests: ['surfboard'], start: new Date(0), frequencyCap: { perDay: 3, lifetime: 9 } }
     // Valid arguments of every public callable; a walked callable missing here fails the walk.
     const VALID = {
@@ -172,6 +173,8 @@ test('every public callable survives hostile numbers, in a subprocess', () => {
       'Engine.unlike': ['ana', 'p-9', { eventId: 'u-1' }],
       'Engine.interests': ['ana', 3],
       'Engine.forgetUser': ['cleo'],
+      'Engine.export': [{ dir: XDIR, datasets: ['events'], format: 'ndjson' }],
+      'Engine.importFiles': [{ path: XDIR, dataset: 'events' }],
     }
     const instances = { Engine: e, OpenAiCompatible: llm }
     if (tiny) {

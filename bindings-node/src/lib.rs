@@ -253,6 +253,8 @@ pub struct ForgetReport {
     pub cached_answers: i64,
     /// The user's precomputed neighbour list and the entries naming them in other lists.
     pub neighbours: i64,
+    /// Entries naming the user in stored audiences.
+    pub audiences: i64,
     /// All rows removed.
     pub total: i64,
 }
@@ -794,9 +796,109 @@ impl Engine {
                 opt_outs: r.opt_outs as i64,
                 cached_answers: r.cached_answers as i64,
                 neighbours: r.neighbours as i64,
+                audiences: r.audiences as i64,
             })
         })
     }
+
+    /// Writes the store's records to `dir` (format v1: one file per dataset, `manifest.json`
+    /// written last), reading the store page by page. `datasets`: any of captions, posts,
+    /// interests, events, ad_events, catalog, opt_outs, neighbours, audiences (default all);
+    /// `format`: "parquet" (default, SNAPPY) or "ndjson". Resolves to each dataset's file.
+    #[napi(catch_unwind, ts_return_type = "Promise<Record<string, string>>")]
+    pub fn export<'env>(
+        &self,
+        env: &'env Env,
+        options: ExportOptions,
+    ) -> Result<PromiseRaw<'env, std::collections::HashMap<String, String>>> {
+        let engine = self.inner.clone();
+        promise(env, async move {
+            let format =
+                core::export::Format::parse(options.format.as_deref().unwrap_or("parquet"))?;
+            let mut opts = core::export::ExportOptions::new(options.dir).format(format);
+            if let Some(names) = options.datasets {
+                let list = names
+                    .iter()
+                    .map(|n| core::export::Dataset::parse(n))
+                    .collect::<core::Result<Vec<_>>>()?;
+                opts = opts.datasets(list);
+            }
+            let summary = engine.export(&opts).await?;
+            Ok(summary
+                .datasets
+                .iter()
+                .map(|d| {
+                    let path = d.files.first().map(|p| p.display().to_string());
+                    (d.dataset.as_str().to_string(), path.unwrap_or_default())
+                })
+                .collect())
+        })
+    }
+
+    /// Reads export files back into the store: a directory with `manifest.json`, one dataset
+    /// file, or a directory of part files (Spark's `part-*.parquet`; `_SUCCESS` and `.crc`
+    /// ignored). Every file is checked before any row is applied: a bad one rejects with an
+    /// `INVALID_INPUT` error naming the file and column, and changes nothing.
+    #[napi(catch_unwind, ts_return_type = "Promise<ImportReport[]>")]
+    pub fn import_files<'env>(
+        &self,
+        env: &'env Env,
+        options: ImportOptions,
+    ) -> Result<PromiseRaw<'env, Vec<ImportReport>>> {
+        let engine = self.inner.clone();
+        promise(env, async move {
+            let mut opts = core::export::ImportOptions::new(options.path);
+            if let Some(d) = options.dataset {
+                opts = opts.dataset(core::export::Dataset::parse(&d)?);
+            }
+            let reports = engine.import(&opts).await?;
+            Ok(reports
+                .into_iter()
+                .map(|r| ImportReport {
+                    dataset: r.dataset.as_str().to_string(),
+                    rows: r.rows as i64,
+                    applied: r.applied as i64,
+                    unchanged: r.unchanged as i64,
+                    conflicts: r.conflicts as i64,
+                })
+                .collect())
+        })
+    }
+}
+
+/// What `export` writes.
+#[napi(object)]
+pub struct ExportOptions {
+    /// The export directory (created if missing).
+    pub dir: String,
+    /// The datasets to write (default: all).
+    pub datasets: Option<Vec<String>>,
+    /// "parquet" (default) or "ndjson".
+    pub format: Option<String>,
+}
+
+/// What `importFiles` reads.
+#[napi(object)]
+pub struct ImportOptions {
+    /// A directory with manifest.json, a dataset file, or a directory of part files.
+    pub path: String,
+    /// The dataset of a file or part directory (default: from its metadata or name).
+    pub dataset: Option<String>,
+}
+
+/// What `importFiles` did for one dataset.
+#[napi(object)]
+pub struct ImportReport {
+    /// The dataset.
+    pub dataset: String,
+    /// Rows read.
+    pub rows: i64,
+    /// Rows that changed the store.
+    pub applied: i64,
+    /// Rows the store already held as they are (a re-import: all of them).
+    pub unchanged: i64,
+    /// Events whose id the store holds for another event: counted, not applied.
+    pub conflicts: i64,
 }
 
 /// The optional models an engine is opened with.

@@ -394,6 +394,7 @@ struct ForgetReport {
     opt_outs: u64,
     cached_answers: u64,
     neighbours: u64,
+    audiences: u64,
     total: u64,
 }
 
@@ -401,7 +402,7 @@ struct ForgetReport {
 impl ForgetReport {
     fn __repr__(&self) -> String {
         format!(
-            "ForgetReport(interests={}, events={}, active_signals={}, posts={}, captions={}, opt_outs={}, cached_answers={}, neighbours={})",
+            "ForgetReport(interests={}, events={}, active_signals={}, posts={}, captions={}, opt_outs={}, cached_answers={}, neighbours={}, audiences={})",
             self.interests,
             self.events,
             self.active_signals,
@@ -409,7 +410,8 @@ impl ForgetReport {
             self.captions,
             self.opt_outs,
             self.cached_answers,
-            self.neighbours
+            self.neighbours,
+            self.audiences
         )
     }
 }
@@ -1359,7 +1361,81 @@ impl Engine {
                 opt_outs: r.opt_outs,
                 cached_answers: r.cached_answers,
                 neighbours: r.neighbours,
+                audiences: r.audiences,
             })
+        })
+    }
+
+    /// Writes the store's records to `dir` (format v1: one file per dataset and a
+    /// `manifest.json` written last), reading the store page by page. `datasets`: any of
+    /// "captions", "posts", "interests", "events", "ad_events", "catalog", "opt_outs",
+    /// "neighbours", "audiences" (default: all); `format`: "parquet" (SNAPPY; pyarrow,
+    /// pandas, Spark and warehouses read it as it is) or "ndjson". Returns each dataset's
+    /// file as a `pathlib.Path`.
+    #[pyo3(signature = (dir, datasets=None, format="parquet"))]
+    fn export<'py>(
+        &self,
+        py: Python<'py>,
+        dir: std::path::PathBuf,
+        datasets: Option<Vec<String>>,
+        format: &str,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        guard(|| {
+            let mut opts = core::export::ExportOptions::new(dir)
+                .format(core::export::Format::parse(format).map_err(to_py_err)?);
+            if let Some(names) = datasets {
+                let list = names
+                    .iter()
+                    .map(|n| core::export::Dataset::parse(n))
+                    .collect::<core::Result<Vec<_>>>()
+                    .map_err(to_py_err)?;
+                opts = opts.datasets(list);
+            }
+            let engine = self.inner.clone();
+            let summary = run(py, async move { engine.export(&opts).await })?;
+            let path_type = py.import("pathlib")?.getattr("Path")?;
+            let out = PyDict::new(py);
+            for d in &summary.datasets {
+                let path = d.files.first().cloned().unwrap_or_default();
+                out.set_item(d.dataset.as_str(), path_type.call1((path,))?)?;
+            }
+            Ok(out)
+        })
+    }
+
+    /// Reads export files back into the store: a directory with `manifest.json`, one
+    /// dataset file, or a directory of part files (Spark's `part-*.parquet`; `_SUCCESS` and
+    /// `.crc` files are ignored). `dataset` names the dataset of a file or part directory
+    /// (default: from the file's metadata or name). Every file is checked before any row is
+    /// applied: a bad one raises `InvalidInputError` naming the file and column and changes
+    /// nothing. Returns one dict per dataset: `dataset`, `rows`, `applied`, `unchanged`
+    /// (a re-import: every row) and `conflicts` (event ids already used for other events).
+    #[pyo3(signature = (path, dataset=None))]
+    fn import_files<'py>(
+        &self,
+        py: Python<'py>,
+        path: std::path::PathBuf,
+        dataset: Option<String>,
+    ) -> PyResult<Vec<Bound<'py, PyDict>>> {
+        guard(|| {
+            let mut opts = core::export::ImportOptions::new(path);
+            if let Some(d) = dataset {
+                opts = opts.dataset(core::export::Dataset::parse(&d).map_err(to_py_err)?);
+            }
+            let engine = self.inner.clone();
+            let reports = run(py, async move { engine.import(&opts).await })?;
+            reports
+                .iter()
+                .map(|r| {
+                    let d = PyDict::new(py);
+                    d.set_item("dataset", r.dataset.as_str())?;
+                    d.set_item("rows", r.rows)?;
+                    d.set_item("applied", r.applied)?;
+                    d.set_item("unchanged", r.unchanged)?;
+                    d.set_item("conflicts", r.conflicts)?;
+                    Ok(d)
+                })
+                .collect()
         })
     }
 }

@@ -140,6 +140,8 @@ llm = sl.OpenAiCompatible("http://127.0.0.1:9/v1", "m")
 clock = sl.ManualClock(1_700_000_000)
 report = e.click_report()
 AD = dict(id="ad-7", advertiser="a", title="t", category="surf")
+import tempfile
+XDIR = tempfile.mkdtemp(prefix="sociallens-hostile-")
 
 # Valid keyword arguments of every public callable that takes any; a walked callable that
 # is missing here fails the walk.
@@ -180,6 +182,8 @@ VALID = {
     "Engine.click_report": dict(),
     "Engine.forget_user": dict(user="cleo"),
     "Engine.build_neighbours": dict(k=5),
+    "Engine.export": dict(dir=XDIR, datasets=["events"], format="ndjson"),
+    "Engine.import_files": dict(path=XDIR, dataset="events"),
 }
 if TINY is not None:
     VALID["Captioner.caption"] = dict(images=[])

@@ -30,6 +30,7 @@ pub mod caption;
 mod domain;
 mod engine;
 mod error;
+pub mod export;
 mod ids;
 pub mod interests;
 pub mod profile;
@@ -49,8 +50,9 @@ pub use ids::{EventId, PostId, UserId, MAX_ID_BYTES};
 pub use interests::InterestExtractor;
 pub use profile::{Decay, InterestRecord, SignalWeights, WeightPart};
 pub use store::{
-    open_store, CachedCaption, CatalogRecord, EventStatus, ForgetReport, ItemCount, ItemKind,
-    MemoryStore, Neighbour, NeighbourList, PostRecord, Recorded, SqliteStore, Store,
+    open_store, AudienceEntry, CachedCaption, CatalogRecord, EventStatus, ForgetReport, ItemCount,
+    ItemKind, MemoryStore, Neighbour, NeighbourList, OptOutRecord, Page, PostRecord, Recorded,
+    SqliteStore, Store, StoredAudience,
 };
 #[cfg(feature = "dynamodb")]
 pub use store::{DynamoStore, DynamoStoreBuilder};

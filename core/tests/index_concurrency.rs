@@ -152,6 +152,72 @@ impl Store for SlowReads {
     ) -> Result<Vec<(UserId, InterestRecord)>> {
         self.inner.users_with_term(term, after, limit).await
     }
+    async fn scan_captions(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<sociallens::store::Page<sociallens::CachedCaption>> {
+        self.inner.scan_captions(cursor, limit).await
+    }
+    async fn scan_posts(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<sociallens::store::Page<PostRecord>> {
+        self.inner.scan_posts(cursor, limit).await
+    }
+    async fn scan_events(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<sociallens::store::Page<Event>> {
+        self.inner.scan_events(cursor, limit).await
+    }
+    async fn item_events_page(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<sociallens::store::Page<Event>> {
+        self.inner.item_events_page(from, to, cursor, limit).await
+    }
+    async fn scan_opt_outs(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<sociallens::store::Page<sociallens::store::OptOutRecord>> {
+        self.inner.scan_opt_outs(cursor, limit).await
+    }
+    async fn scan_neighbours(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<sociallens::store::Page<sociallens::NeighbourList>> {
+        self.inner.scan_neighbours(cursor, limit).await
+    }
+    async fn put_audience(
+        &self,
+        ad_id: &str,
+        members: &[sociallens::store::AudienceEntry],
+        computed_at: Timestamp,
+    ) -> Result<()> {
+        self.inner.put_audience(ad_id, members, computed_at).await
+    }
+    async fn audience(
+        &self,
+        ad_id: &str,
+        limit: usize,
+    ) -> Result<Option<sociallens::store::StoredAudience>> {
+        self.inner.audience(ad_id, limit).await
+    }
+    async fn scan_audiences(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<sociallens::store::Page<sociallens::store::StoredAudience>> {
+        self.inner.scan_audiences(cursor, limit).await
+    }
 }
 
 const WORDS: [&str; 12] = [

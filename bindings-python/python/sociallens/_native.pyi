@@ -1,10 +1,20 @@
 # Type stub of the native module. tests/test_stub.py checks it against the compiled module.
 import builtins
+import pathlib
 from datetime import date, datetime, timedelta
 from os import PathLike
-from typing import Any, Literal, Mapping, Sequence
+from typing import Any, Literal, Mapping, Sequence, TypedDict
 
 __version__: str
+
+ExportDataset = Literal[
+    "captions", "posts", "interests", "events", "ad_events", "catalog", "opt_outs", "neighbours", "audiences"
+]
+# What import_files did for one dataset (a plain dict at run time).
+ImportReport = TypedDict(
+    "ImportReport",
+    {"dataset": str, "rows": int, "applied": int, "unchanged": int, "conflicts": int},
+)
 
 class SocialLensError(Exception):
     """Base class of every error sociallens raises."""
@@ -71,6 +81,8 @@ class ForgetReport:
     def opt_outs(self) -> int: ...
     @property
     def cached_answers(self) -> int: ...
+    @property
+    def audiences(self) -> int: ...
     @property
     def neighbours(self) -> int: ...
     @property
@@ -457,6 +469,19 @@ class Engine:
     def refresh_index(self) -> IndexStats: ...
     def build_neighbours(self, k: int = 50) -> NeighbourStats: ...
     def forget_user(self, user: str) -> ForgetReport: ...
+    def export(
+        self,
+        dir: str | PathLike[str],
+        datasets: Sequence[ExportDataset] | None = None,
+        format: Literal["parquet", "ndjson"] = "parquet",
+    ) -> dict[str, pathlib.Path]:
+        """Writes the store's records to `dir` (one file per dataset, manifest.json last);
+        returns each dataset's file."""
+    def import_files(
+        self, path: str | PathLike[str], dataset: ExportDataset | None = None
+    ) -> list[ImportReport]:
+        """Reads export files (a manifest dir, a file, or Spark part files) back into the
+        store, each file checked before any row is applied."""
 
 def extract_interests(
     captions: Sequence[str],

@@ -252,112 +252,173 @@ pub fn aggregate(
     category_of: impl Fn(&str) -> Option<String>,
     query: &ReportQuery,
 ) -> Result<Report> {
-    let tz = time_zone(&query.time_zone)?;
-    if let (Some(f), Some(t)) = (query.from, query.to) {
-        if t < f {
-            return Err(Error::invalid("report range ends before it starts"));
+    let mut agg = Aggregator::new(query)?;
+    agg.add(events, category_of);
+    Ok(agg.finish())
+}
+
+/// [`aggregate`] in steps: events go in page by page and only the groups are kept, so a
+/// report over millions of events needs memory for its rows, not its events (how
+/// [`Engine::click_report`](crate::Engine::click_report) streams the store's pages).
+///
+/// ```
+/// use sociallens::analytics::{Aggregator, ReportQuery};
+/// use sociallens::{Event, EventId, EventKind, Timestamp, UserId};
+/// let ev = |id: &str, kind| Event {
+///     id: EventId::new(id).unwrap(),
+///     user: UserId::new("u1").unwrap(),
+///     kind,
+///     post: None,
+///     item: Some("ad:ad-1".into()),
+///     at: Timestamp::from_millis(0),
+///     deltas: vec![],
+/// };
+/// let mut agg = Aggregator::new(&ReportQuery::default())?;
+/// agg.add(&[ev("i1", EventKind::Impression)], |_| None);
+/// agg.add(&[ev("c1", EventKind::Click)], |_| None);
+/// let report = agg.finish();
+/// assert_eq!((report.impressions, report.clicks), (1, 1));
+/// # Ok::<(), sociallens::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Aggregator {
+    query: ReportQuery,
+    tz: jiff::tz::TimeZone,
+    groups: BTreeMap<Key, (u64, u64)>,
+    categories: HashMap<String, String>,
+    impressions: u64,
+    clicks: u64,
+    skipped: u64,
+}
+
+impl Aggregator {
+    /// An empty aggregation for `query` (an unknown time zone or a range that ends before
+    /// it starts is [`Error::InvalidInput`]).
+    pub fn new(query: &ReportQuery) -> Result<Self> {
+        let tz = time_zone(&query.time_zone)?;
+        if let (Some(f), Some(t)) = (query.from, query.to) {
+            if t < f {
+                return Err(Error::invalid("report range ends before it starts"));
+            }
         }
+        Ok(Self {
+            query: query.clone(),
+            tz,
+            groups: BTreeMap::new(),
+            categories: HashMap::new(),
+            impressions: 0,
+            clicks: 0,
+            skipped: 0,
+        })
     }
-    let mut groups: BTreeMap<Key, (u64, u64)> = BTreeMap::new();
-    let mut categories: HashMap<String, String> = HashMap::new();
-    let (mut impressions, mut clicks, mut skipped) = (0u64, 0u64, 0u64);
-    let want = |d: Dimension| query.group_by.contains(&d);
-    for e in events {
-        if !matches!(e.kind, EventKind::Click | EventKind::Impression)
-            || query.from.is_some_and(|f| e.at < f)
-            || query.to.is_some_and(|t| e.at >= t)
-        {
-            continue;
-        }
-        let Some(ad) = e.item.as_deref().and_then(|i| i.strip_prefix("ad:")) else {
-            continue;
-        };
-        // Skipped whatever the grouping, so totals never depend on the dimensions asked for.
-        let ts = match jiff::Timestamp::from_millisecond(e.at.as_millis()) {
-            Ok(ts) if e.at.is_supported() => ts,
-            _ => {
-                skipped += 1;
+
+    /// Adds events (other kinds and events outside the range are ignored); `category_of`
+    /// is asked once per ad.
+    pub fn add(&mut self, events: &[Event], category_of: impl Fn(&str) -> Option<String>) {
+        let query = &self.query;
+        let want = |d: Dimension| query.group_by.contains(&d);
+        for e in events {
+            if !matches!(e.kind, EventKind::Click | EventKind::Impression)
+                || query.from.is_some_and(|f| e.at < f)
+                || query.to.is_some_and(|t| e.at >= t)
+            {
                 continue;
             }
-        };
-        let local = if want(Dimension::Hour) || want(Dimension::DayOfWeek) || want(Dimension::Date)
-        {
-            Some(ts.to_zoned_datetime(tz.clone()))
-        } else {
-            None
-        };
-        let category = if want(Dimension::Category) {
-            Some(
-                categories
-                    .entry(ad.to_string())
-                    .or_insert_with(|| category_of(ad).unwrap_or_else(|| "(unknown)".into()))
-                    .clone(),
-            )
-        } else {
-            None
-        };
-        let key: Key = (
-            category,
-            want(Dimension::Ad).then(|| ad.to_string()),
-            local
-                .as_ref()
-                .filter(|_| want(Dimension::Hour))
-                .map(|z| z.hour() as u8),
-            local
-                .as_ref()
-                .filter(|_| want(Dimension::DayOfWeek))
-                .map(|z| z.weekday().to_monday_zero_offset() as u8),
-            local
-                .as_ref()
-                .filter(|_| want(Dimension::Date))
-                .map(|z| z.date().to_string()),
-        );
-        let g = groups.entry(key).or_default();
-        if e.kind == EventKind::Click {
-            g.1 += 1;
-            clicks += 1;
-        } else {
-            g.0 += 1;
-            impressions += 1;
-        }
-    }
-    let mut rows: Vec<ReportRow> = groups
-        .into_iter()
-        .map(
-            |((category, ad, hour, day_of_week, date), (i, c))| ReportRow {
-                category,
-                ad,
-                hour,
-                day_of_week,
-                date,
-                impressions: i,
-                clicks: c,
-            },
-        )
-        .collect();
-    // Sort by the dimensions in the query's order.
-    rows.sort_by(|a, b| {
-        for d in &query.group_by {
-            let o = match d {
-                Dimension::Category => a.category.cmp(&b.category),
-                Dimension::Ad => a.ad.cmp(&b.ad),
-                Dimension::Hour => a.hour.cmp(&b.hour),
-                Dimension::DayOfWeek => a.day_of_week.cmp(&b.day_of_week),
-                Dimension::Date => a.date.cmp(&b.date),
+            let Some(ad) = e.item.as_deref().and_then(|i| i.strip_prefix("ad:")) else {
+                continue;
             };
-            if o.is_ne() {
-                return o;
+            // Skipped whatever the grouping, so totals never depend on the dimensions asked for.
+            let ts = match jiff::Timestamp::from_millisecond(e.at.as_millis()) {
+                Ok(ts) if e.at.is_supported() => ts,
+                _ => {
+                    self.skipped += 1;
+                    continue;
+                }
+            };
+            let local =
+                if want(Dimension::Hour) || want(Dimension::DayOfWeek) || want(Dimension::Date) {
+                    Some(ts.to_zoned_datetime(self.tz.clone()))
+                } else {
+                    None
+                };
+            let category = if want(Dimension::Category) {
+                Some(
+                    self.categories
+                        .entry(ad.to_string())
+                        .or_insert_with(|| category_of(ad).unwrap_or_else(|| "(unknown)".into()))
+                        .clone(),
+                )
+            } else {
+                None
+            };
+            let key: Key = (
+                category,
+                want(Dimension::Ad).then(|| ad.to_string()),
+                local
+                    .as_ref()
+                    .filter(|_| want(Dimension::Hour))
+                    .map(|z| z.hour() as u8),
+                local
+                    .as_ref()
+                    .filter(|_| want(Dimension::DayOfWeek))
+                    .map(|z| z.weekday().to_monday_zero_offset() as u8),
+                local
+                    .as_ref()
+                    .filter(|_| want(Dimension::Date))
+                    .map(|z| z.date().to_string()),
+            );
+            let g = self.groups.entry(key).or_default();
+            if e.kind == EventKind::Click {
+                g.1 += 1;
+                self.clicks += 1;
+            } else {
+                g.0 += 1;
+                self.impressions += 1;
             }
         }
-        std::cmp::Ordering::Equal
-    });
-    Ok(Report {
-        query: query.clone(),
-        rows,
-        impressions,
-        clicks,
-        skipped,
-    })
+    }
+
+    /// The report: rows sorted by the query's dimensions, in its order.
+    pub fn finish(self) -> Report {
+        let query = self.query;
+        let mut rows: Vec<ReportRow> = self
+            .groups
+            .into_iter()
+            .map(
+                |((category, ad, hour, day_of_week, date), (i, c))| ReportRow {
+                    category,
+                    ad,
+                    hour,
+                    day_of_week,
+                    date,
+                    impressions: i,
+                    clicks: c,
+                },
+            )
+            .collect();
+        rows.sort_by(|a, b| {
+            for d in &query.group_by {
+                let o = match d {
+                    Dimension::Category => a.category.cmp(&b.category),
+                    Dimension::Ad => a.ad.cmp(&b.ad),
+                    Dimension::Hour => a.hour.cmp(&b.hour),
+                    Dimension::DayOfWeek => a.day_of_week.cmp(&b.day_of_week),
+                    Dimension::Date => a.date.cmp(&b.date),
+                };
+                if o.is_ne() {
+                    return o;
+                }
+            }
+            std::cmp::Ordering::Equal
+        });
+        Report {
+            query,
+            rows,
+            impressions: self.impressions,
+            clicks: self.clicks,
+            skipped: self.skipped,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use crate::ads::index::{user_vector, AdFilter, Index, IndexSnapshot};
 use crate::ads::{
     normalize_category, Ad, AdMatch, AdStatus, AudienceMember, AudienceQuery, SimilarUser,
 };
-use crate::analytics::{aggregate, Report, ReportQuery};
+use crate::analytics::{Report, ReportQuery};
 use crate::domain::{EventKind, TermDelta};
 use crate::error::{Error, Result};
 use crate::ids::UserId;
@@ -88,6 +88,9 @@ impl Serving {
         matches!(self, Serving::Stateless { .. })
     }
 }
+
+/// Events [`Engine::click_report`] reads from the store per page.
+pub(crate) const REPORT_PAGE: usize = 5000;
 
 /// What [`Engine::build_neighbours`] wrote.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -458,6 +461,15 @@ impl Engine {
             ads: ix.ad_count(),
             terms: ix.vocab.len(),
         })
+    }
+
+    /// After an import wrote to the store behind the engine's back: the in-memory index, if
+    /// it was loaded, is rebuilt so that it shows what was imported.
+    pub(crate) async fn imported(&self) -> Result<()> {
+        if self.stateless() || !self.inner.ads.loaded.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        self.refresh_index().await.map(|_| ())
     }
 
     /// Adds or replaces ads. Every ad is checked before anything is written: one bad ad
@@ -1036,8 +1048,13 @@ impl Engine {
 
     /// Impressions, clicks and CTR of ads, grouped as the query says (see
     /// [`ReportQuery`]), computed from the recorded events.
+    ///
+    /// The events are read page by page ([`Store::item_events_page`](crate::Store::item_events_page),
+    /// 5,000 at a time) and aggregated as they come, so memory grows with the
+    /// report's rows, not with the number of events: a report over 10M events runs in the
+    /// same memory as one over a thousand.
     pub async fn click_report(&self, query: ReportQuery) -> Result<Report> {
-        crate::analytics::time_zone(&query.time_zone)?;
+        let mut agg = crate::analytics::Aggregator::new(&query)?;
         let categories: HashMap<String, String> = self
             .inner
             .store
@@ -1046,17 +1063,20 @@ impl Engine {
             .into_iter()
             .filter_map(|r| Some((r.id, r.category?)))
             .collect();
-        let events = self
-            .inner
-            .store
-            .item_events(
-                query.from.unwrap_or(Timestamp::from_millis(i64::MIN)),
-                query.to.unwrap_or(Timestamp::from_millis(i64::MAX)),
-            )
-            .await?;
-        tokio::task::spawn_blocking(move || {
-            aggregate(&events, |ad| categories.get(ad).cloned(), &query)
-        })
-        .await?
+        let from = query.from.unwrap_or(Timestamp::from_millis(i64::MIN));
+        let to = query.to.unwrap_or(Timestamp::from_millis(i64::MAX));
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = self
+                .inner
+                .store
+                .item_events_page(from, to, cursor.as_deref(), REPORT_PAGE)
+                .await?;
+            agg.add(&page.items, |ad| categories.get(ad).cloned());
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => return Ok(agg.finish()),
+            }
+        }
     }
 }

@@ -2,6 +2,7 @@
 //! profile arithmetic and the store together.
 
 mod ads;
+mod export;
 
 pub use ads::{IndexStats, NeighbourStats, Serving};
 

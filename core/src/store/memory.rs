@@ -1,9 +1,10 @@
 //! An in-process store: for tests, simulations and short-lived jobs. Nothing survives the process.
 
 use super::{
-    apply_event, check_neighbour_lists, merge_post, user_cache_prefix, CachedCaption,
-    CatalogRecord, EventTxn, ForgetReport, InterestAdd, ItemCount, ItemKind, NeighbourList,
-    PostRecord, Recorded, Store,
+    apply_event, check_audience, check_neighbour_lists, decode_cursor, merge_post,
+    user_cache_prefix, AudienceEntry, CachedCaption, CatalogRecord, EventTxn, ForgetReport,
+    InterestAdd, ItemCount, ItemKind, NeighbourList, OptOutRecord, Page, PostRecord, Recorded,
+    Store, StoredAudience,
 };
 use crate::domain::{Event, EventKind};
 use crate::error::Result;
@@ -28,6 +29,8 @@ struct Tables {
     opt_outs: BTreeMap<(UserId, String), Timestamp>,
     /// Precomputed neighbour lists, by user.
     neighbours: HashMap<UserId, NeighbourList>,
+    /// Precomputed audiences, by ad.
+    audiences: BTreeMap<String, StoredAudience>,
 }
 
 impl Tables {
@@ -105,6 +108,13 @@ impl MemoryStore {
                 .neighbours
                 .iter()
                 .filter(|x| mentions(x.user.as_str()))
+                .count() as u64;
+        }
+        for a in t.audiences.values() {
+            n += a
+                .members
+                .iter()
+                .filter(|m| mentions(m.user.as_str()))
                 .count() as u64;
         }
         n
@@ -360,6 +370,12 @@ impl Store for MemoryStore {
         t.cache.retain(|k, _| !k.starts_with(&prefix));
         report.cached_answers = (before - t.cache.len()) as u64;
         report.neighbours = forget_neighbours(&mut t.neighbours, user);
+        t.audiences.retain(|_, a| {
+            let before = a.members.len();
+            a.members.retain(|m| &m.user != user);
+            report.audiences += (before - a.members.len()) as u64;
+            !a.members.is_empty()
+        });
         for hash in authored.iter().filter_map(|p| p.image_sha256.as_ref()) {
             let shared = t
                 .posts
@@ -509,6 +525,147 @@ impl Store for MemoryStore {
         out.truncate(limit);
         Ok(out)
     }
+
+    async fn scan_captions(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<CachedCaption>> {
+        let after: Option<String> = cursor.map(decode_cursor).transpose()?;
+        let t = self.lock();
+        let items = smallest_after(t.captions.iter(), after.as_ref(), limit);
+        Page::after_last(items, limit, |c| c.image_sha256.clone())
+    }
+
+    async fn scan_posts(&self, cursor: Option<&str>, limit: usize) -> Result<Page<PostRecord>> {
+        let after: Option<PostId> = cursor.map(decode_cursor).transpose()?;
+        let t = self.lock();
+        let items = smallest_after(t.posts.iter(), after.as_ref(), limit);
+        Page::after_last(items, limit, |p| p.id.clone())
+    }
+
+    async fn scan_events(&self, cursor: Option<&str>, limit: usize) -> Result<Page<Event>> {
+        let after: Option<EventId> = cursor.map(decode_cursor).transpose()?;
+        let t = self.lock();
+        let items = smallest_after(t.events.iter(), after.as_ref(), limit);
+        Page::after_last(items, limit, |e| e.id.clone())
+    }
+
+    async fn item_events_page(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Event>> {
+        let after: Option<EventId> = cursor.map(decode_cursor).transpose()?;
+        let t = self.lock();
+        let in_range = t.events.iter().filter(|(_, e)| {
+            matches!(e.kind, EventKind::Click | EventKind::Impression) && e.at >= from && e.at < to
+        });
+        let items = smallest_after(in_range, after.as_ref(), limit);
+        Page::after_last(items, limit, |e| e.id.clone())
+    }
+
+    async fn scan_opt_outs(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<OptOutRecord>> {
+        let after: Option<(UserId, String)> = cursor.map(decode_cursor).transpose()?;
+        let t = self.lock();
+        let range = match &after {
+            Some(k) => t
+                .opt_outs
+                .range::<(UserId, String), _>((
+                    std::ops::Bound::Excluded(k.clone()),
+                    std::ops::Bound::Unbounded,
+                ))
+                .take(limit)
+                .collect::<Vec<_>>(),
+            None => t.opt_outs.iter().take(limit).collect(),
+        };
+        let items = range
+            .into_iter()
+            .map(|((u, c), at)| OptOutRecord {
+                user: u.clone(),
+                category: c.clone(),
+                at: *at,
+            })
+            .collect();
+        Page::after_last(items, limit, |o| (o.user.clone(), o.category.clone()))
+    }
+
+    async fn scan_neighbours(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<NeighbourList>> {
+        let after: Option<UserId> = cursor.map(decode_cursor).transpose()?;
+        let t = self.lock();
+        let items = smallest_after(t.neighbours.iter(), after.as_ref(), limit);
+        Page::after_last(items, limit, |l| l.user.clone())
+    }
+
+    async fn put_audience(
+        &self,
+        ad_id: &str,
+        members: &[AudienceEntry],
+        computed_at: Timestamp,
+    ) -> Result<()> {
+        check_audience(ad_id, members)?;
+        let mut t = self.lock();
+        if members.is_empty() {
+            t.audiences.remove(ad_id);
+        } else {
+            t.audiences.insert(
+                ad_id.to_string(),
+                StoredAudience {
+                    ad_id: ad_id.to_string(),
+                    members: members.to_vec(),
+                    computed_at,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    async fn audience(&self, ad_id: &str, limit: usize) -> Result<Option<StoredAudience>> {
+        Ok(self.lock().audiences.get(ad_id).map(|a| {
+            let mut a = a.clone();
+            a.members.truncate(limit);
+            a
+        }))
+    }
+
+    async fn scan_audiences(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<StoredAudience>> {
+        let after: Option<String> = cursor.map(decode_cursor).transpose()?;
+        let t = self.lock();
+        let items = smallest_after(t.audiences.iter(), after.as_ref(), limit);
+        Page::after_last(items, limit, |a| a.ad_id.clone())
+    }
+}
+
+/// The values of the `limit` smallest keys after `after`, in key order: one pass over a
+/// hash map's entries (this backend is for tests and small jobs).
+fn smallest_after<'a, K: Ord + 'a, V: Clone + 'a>(
+    entries: impl Iterator<Item = (&'a K, &'a V)>,
+    after: Option<&K>,
+    limit: usize,
+) -> Vec<V> {
+    let mut keyed: Vec<(&K, &V)> = entries
+        .filter(|(k, _)| after.is_none_or(|a| *k > a))
+        .collect();
+    keyed.sort_by(|a, b| a.0.cmp(b.0));
+    keyed
+        .into_iter()
+        .take(limit)
+        .map(|(_, v)| v.clone())
+        .collect()
 }
 
 /// Removes a forgotten user's own list and every entry naming them in other lists (a list

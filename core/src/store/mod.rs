@@ -147,6 +147,9 @@ pub struct ForgetReport {
     /// every entry naming the user in another user's list.
     #[serde(default)]
     pub neighbours: u64,
+    /// Stored audience entries naming the user (one per ad whose audience listed them).
+    #[serde(default)]
+    pub audiences: u64,
 }
 
 impl ForgetReport {
@@ -160,6 +163,7 @@ impl ForgetReport {
             + self.opt_outs
             + self.cached_answers
             + self.neighbours
+            + self.audiences
     }
 }
 
@@ -185,6 +189,139 @@ pub struct NeighbourList {
     pub neighbours: Vec<Neighbour>,
     /// When they were computed (the writer's clock).
     pub computed_at: Timestamp,
+}
+
+/// One page of a scan: up to the limit asked for, and where to go on.
+///
+/// A page may hold fewer items than asked (DynamoDB filters after it reads) and still have a
+/// `next`; only `next == None` ends the scan. Cursors are opaque strings, valid for the
+/// backend that made them.
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use sociallens::{store::Page, MemoryStore, Store};
+/// let store = MemoryStore::new();
+/// let page: Page<_> = store.scan_events(None, 100).await?;
+/// assert!(page.items.is_empty() && page.next.is_none());
+/// # Ok::<(), sociallens::Error>(()) }).unwrap();
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct Page<T> {
+    /// The items of this page.
+    pub items: Vec<T>,
+    /// The cursor of the next page; `None` on the last.
+    pub next: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// The page of `items` read with a limit of `limit`, where `key` gives the cursor after
+    /// the last item: a full page may have more after it, a short one is the end.
+    pub(crate) fn after_last<K: Serialize>(
+        items: Vec<T>,
+        limit: usize,
+        key: impl Fn(&T) -> K,
+    ) -> Result<Self> {
+        let next = match items.last() {
+            Some(last) if items.len() >= limit => Some(encode_cursor(&key(last))?),
+            _ => None,
+        };
+        Ok(Self { items, next })
+    }
+}
+
+/// An opaque cursor: the JSON of a backend's resume key, hex-encoded (so that it is a plain
+/// token in URLs and logs, and nobody is tempted to build one by hand).
+pub(crate) fn encode_cursor<K: Serialize>(key: &K) -> Result<String> {
+    Ok(hex::encode(serde_json::to_vec(key)?))
+}
+
+/// Reads a cursor made by [`encode_cursor`]; anything else is [`Error::InvalidInput`].
+pub(crate) fn decode_cursor<K: serde::de::DeserializeOwned>(cursor: &str) -> Result<K> {
+    hex::decode(cursor)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(|| Error::invalid("not a cursor of this store's scans"))
+}
+
+/// An ad-category opt-out as stored, as [`Store::scan_opt_outs`] pages them.
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use sociallens::{MemoryStore, Store, Timestamp, UserId};
+/// let store = MemoryStore::new();
+/// let at = Timestamp::from_millis(1_000);
+/// store.set_opt_out(&UserId::new("ana")?, "surf", true, at).await?;
+/// let page = store.scan_opt_outs(None, 10).await?;
+/// assert_eq!((page.items[0].category.as_str(), page.items[0].at), ("surf", at));
+/// # Ok::<(), sociallens::Error>(()) }).unwrap();
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OptOutRecord {
+    /// Who opted out.
+    pub user: UserId,
+    /// Of which category.
+    pub category: String,
+    /// Since when (the engine's clock at the time).
+    pub at: Timestamp,
+}
+
+/// One member of a stored audience.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AudienceEntry {
+    /// The user.
+    pub user: UserId,
+    /// How well they fit the ad (higher is better).
+    pub score: f64,
+}
+
+/// An ad's precomputed audience, best first, as written by a batch job (see
+/// [`Store::put_audience`]).
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use sociallens::{AudienceEntry, MemoryStore, Store, Timestamp, UserId};
+/// let store = MemoryStore::new();
+/// let members = [
+///     AudienceEntry { user: UserId::new("ana")?, score: 0.9 },
+///     AudienceEntry { user: UserId::new("ben")?, score: 0.7 },
+/// ];
+/// store.put_audience("ad-1", &members, Timestamp::from_millis(0)).await?;
+/// let top = store.audience("ad-1", 1).await?.unwrap();
+/// assert_eq!(top.members[0].user.as_str(), "ana");
+/// assert_eq!(store.forget_user(&UserId::new("ana")?).await?.audiences, 1);
+/// # Ok::<(), sociallens::Error>(()) }).unwrap();
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StoredAudience {
+    /// The ad.
+    pub ad_id: String,
+    /// Its members, best first (rank 0 first).
+    pub members: Vec<AudienceEntry>,
+    /// When it was computed.
+    pub computed_at: Timestamp,
+}
+
+/// Checks an audience before it is stored: finite scores, nobody twice.
+pub(crate) fn check_audience(ad_id: &str, members: &[AudienceEntry]) -> Result<()> {
+    if ad_id.is_empty() {
+        return Err(Error::invalid("an audience needs an ad id"));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for m in members {
+        if !m.score.is_finite() {
+            return Err(Error::invalid(format!(
+                "audience of ad {ad_id}: {} has score {}",
+                m.user, m.score
+            )));
+        }
+        if !seen.insert(&m.user) {
+            return Err(Error::invalid(format!(
+                "audience of ad {ad_id} lists {} twice",
+                m.user
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Checks lists before a backend writes any of them: every score a finite number in
@@ -325,6 +462,60 @@ pub trait Store: Send + Sync + fmt::Debug {
         after: Option<&UserId>,
         limit: usize,
     ) -> Result<Vec<(UserId, InterestRecord)>>;
+
+    /// A page of cached captions, in a stable order.
+    async fn scan_captions(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<CachedCaption>>;
+
+    /// A page of posts, in a stable order.
+    async fn scan_posts(&self, cursor: Option<&str>, limit: usize) -> Result<Page<PostRecord>>;
+
+    /// A page of every stored event (all kinds, all users), in a stable order.
+    async fn scan_events(&self, cursor: Option<&str>, limit: usize) -> Result<Page<Event>>;
+
+    /// A page of the clicks and impressions with `from <= at < to`, in a stable order (not
+    /// necessarily by time): how reports stream over history.
+    async fn item_events_page(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Event>>;
+
+    /// A page of ad-category opt-outs, in a stable order.
+    async fn scan_opt_outs(&self, cursor: Option<&str>, limit: usize)
+        -> Result<Page<OptOutRecord>>;
+
+    /// A page of stored neighbour lists (each whole), in a stable order.
+    async fn scan_neighbours(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<NeighbourList>>;
+
+    /// Replaces the stored audience of an ad (an empty list removes it). Members are checked
+    /// first (finite scores, nobody twice): a bad list is [`Error::InvalidInput`] and writes
+    /// nothing.
+    async fn put_audience(
+        &self,
+        ad_id: &str,
+        members: &[AudienceEntry],
+        computed_at: Timestamp,
+    ) -> Result<()>;
+
+    /// The stored audience of an ad, its best `limit` members, if one is stored.
+    async fn audience(&self, ad_id: &str, limit: usize) -> Result<Option<StoredAudience>>;
+
+    /// A page of stored audiences (each whole), in a stable order.
+    async fn scan_audiences(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<StoredAudience>>;
 }
 
 /// The prefix of every cache key that holds data of `user` (an LLM answer to a prompt built

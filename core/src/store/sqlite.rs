@@ -1,9 +1,10 @@
 //! The default backend: one embedded SQLite file in WAL mode.
 
 use super::{
-    apply_event, check_neighbour_lists, merge_post, user_cache_prefix, CachedCaption,
-    CatalogRecord, EventTxn, ForgetReport, InterestAdd, ItemCount, ItemKind, Neighbour,
-    NeighbourList, PostRecord, Recorded, Store,
+    apply_event, check_audience, check_neighbour_lists, decode_cursor, merge_post,
+    user_cache_prefix, AudienceEntry, CachedCaption, CatalogRecord, EventTxn, ForgetReport,
+    InterestAdd, ItemCount, ItemKind, Neighbour, NeighbourList, OptOutRecord, Page, PostRecord,
+    Recorded, Store, StoredAudience,
 };
 use crate::domain::{Event, EventKind, TermDelta};
 use crate::error::{Error, Result};
@@ -123,6 +124,17 @@ const MIGRATIONS: &[&str] = &[
      ) WITHOUT ROWID;
      CREATE INDEX neighbours_by_neighbour ON neighbours (neighbour_id);
      CREATE INDEX interests_by_term ON interests (term, user_id);",
+    // 6: precomputed audiences of ads (written by a batch job), one row per (ad, rank); the
+    // index finds a forgotten user's entries.
+    "CREATE TABLE audiences (
+        ad_id       TEXT NOT NULL,
+        pos         INTEGER NOT NULL,
+        user_id     TEXT NOT NULL,
+        score       REAL NOT NULL,
+        computed_at INTEGER NOT NULL,
+        PRIMARY KEY (ad_id, pos)
+     ) WITHOUT ROWID;
+     CREATE INDEX audiences_by_user ON audiences (user_id);",
 ];
 
 /// How long a writer waits for another process holding the write lock.
@@ -571,6 +583,151 @@ fn load_post(conn: &Connection, id: &str) -> Result<Option<PostRecord>> {
     }))
 }
 
+/// The stored neighbour lists of those of `users` that have one, in the order given.
+fn read_neighbour_lists(conn: &Connection, users: Vec<UserId>) -> Result<Vec<NeighbourList>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT neighbour_id, score, shared_terms, computed_at FROM neighbours
+          WHERE user_id = ?1 ORDER BY pos",
+    )?;
+    let mut out = Vec::new();
+    for user in users {
+        let rows = stmt
+            .query_map([user.as_str()], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, f64>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let Some(computed_at) = rows.first().map(|r| r.3) else {
+            continue;
+        };
+        let neighbours = rows
+            .into_iter()
+            .map(|(id, score, shared, _)| {
+                Ok(Neighbour {
+                    user: UserId::new(id).map_err(|_| Error::Storage {
+                        message: format!("corrupt neighbour row of {user}: user id"),
+                        source: None,
+                    })?,
+                    score,
+                    shared_terms: serde_json::from_str(&shared)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        out.push(NeighbourList {
+            user,
+            neighbours,
+            computed_at: Timestamp::from_millis(computed_at),
+        });
+    }
+    Ok(out)
+}
+
+/// An ad's stored audience, its best `limit` members.
+fn read_audience(conn: &Connection, ad_id: &str, limit: usize) -> Result<Option<StoredAudience>> {
+    let limit = limit.min(i64::MAX as usize) as i64;
+    let rows = conn
+        .prepare_cached(
+            "SELECT user_id, score, computed_at FROM audiences WHERE ad_id = ?1 ORDER BY pos LIMIT ?2",
+        )?
+        .query_map(params![ad_id, limit], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, f64>(1)?, r.get::<_, i64>(2)?))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let computed_at = match rows.first() {
+        Some(r) => r.2,
+        None => {
+            // A limit of 0 still tells whether an audience is stored.
+            let any: Option<i64> = conn
+                .prepare_cached("SELECT computed_at FROM audiences WHERE ad_id = ?1 LIMIT 1")?
+                .query_row([ad_id], |r| r.get(0))
+                .optional()?;
+            match any {
+                Some(at) => at,
+                None => return Ok(None),
+            }
+        }
+    };
+    let members = rows
+        .into_iter()
+        .map(|(u, score, _)| {
+            Ok(AudienceEntry {
+                user: UserId::new(u).map_err(|_| Error::Storage {
+                    message: format!("corrupt audience row of ad {ad_id}: user id"),
+                    source: None,
+                })?,
+                score,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Some(StoredAudience {
+        ad_id: ad_id.to_string(),
+        members,
+        computed_at: Timestamp::from_millis(computed_at),
+    }))
+}
+
+/// Removes a forgotten user from every stored audience, closing the gaps in the ranks so
+/// that positions stay 0..n; returns the entries removed.
+fn forget_audience_member(tx: &rusqlite::Transaction<'_>, user: &str) -> Result<u64> {
+    let ads: Vec<String> = tx
+        .prepare_cached("SELECT DISTINCT ad_id FROM audiences WHERE user_id = ?1")?
+        .query_map([user], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut removed = 0;
+    for ad in ads {
+        let Some(a) = read_audience(tx, &ad, usize::MAX)? else {
+            continue;
+        };
+        let before = a.members.len();
+        let kept: Vec<AudienceEntry> = a
+            .members
+            .into_iter()
+            .filter(|m| m.user.as_str() != user)
+            .collect();
+        removed += (before - kept.len()) as u64;
+        write_audience(tx, &ad, &kept, a.computed_at)?;
+    }
+    Ok(removed)
+}
+
+fn write_audience(
+    tx: &rusqlite::Transaction<'_>,
+    ad_id: &str,
+    members: &[AudienceEntry],
+    computed_at: Timestamp,
+) -> Result<()> {
+    tx.prepare_cached("DELETE FROM audiences WHERE ad_id = ?1")?
+        .execute([ad_id])?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO audiences (ad_id, pos, user_id, score, computed_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for (pos, m) in members.iter().enumerate() {
+        insert.execute(params![
+            ad_id,
+            pos as i64,
+            m.user.as_str(),
+            m.score,
+            computed_at.as_millis()
+        ])?;
+    }
+    Ok(())
+}
+
+/// Where [`Store::item_events_page`] stands: the kind being read (clicks, then impressions:
+/// each is one range of the `events_by_kind` index) and the last (at, rowid) read of it.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ItemCursor {
+    kind: usize,
+    at: i64,
+    rowid: i64,
+}
+
+const ITEM_KINDS: [&str; 2] = ["click", "impression"];
+
 #[async_trait]
 impl Store for SqliteStore {
     fn backend(&self) -> &'static str {
@@ -790,6 +947,7 @@ impl Store for SqliteStore {
             let own = tx.execute("DELETE FROM neighbours WHERE user_id = ?1", [u])? > 0;
             r.neighbours = u64::from(own)
                 + tx.execute("DELETE FROM neighbours WHERE neighbour_id = ?1", [u])? as u64;
+            r.audiences = forget_audience_member(tx, u)?;
             // Keys under the prefix sort between it and the prefix with its ':' bumped to ';'.
             let prefix = user_cache_prefix(&user);
             let end = format!("{};", &prefix[..prefix.len() - 1]);
@@ -966,48 +1124,8 @@ impl Store for SqliteStore {
 
     async fn neighbours(&self, users: &[UserId]) -> Result<Vec<NeighbourList>> {
         let users = users.to_vec();
-        self.read(move |conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT neighbour_id, score, shared_terms, computed_at FROM neighbours
-                  WHERE user_id = ?1 ORDER BY pos",
-            )?;
-            let mut out = Vec::new();
-            for user in users {
-                let rows = stmt
-                    .query_map([user.as_str()], |r| {
-                        Ok((
-                            r.get::<_, String>(0)?,
-                            r.get::<_, f64>(1)?,
-                            r.get::<_, String>(2)?,
-                            r.get::<_, i64>(3)?,
-                        ))
-                    })?
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
-                let Some(computed_at) = rows.first().map(|r| r.3) else {
-                    continue;
-                };
-                let neighbours = rows
-                    .into_iter()
-                    .map(|(id, score, shared, _)| {
-                        Ok(Neighbour {
-                            user: UserId::new(id).map_err(|_| Error::Storage {
-                                message: format!("corrupt neighbour row of {user}: user id"),
-                                source: None,
-                            })?,
-                            score,
-                            shared_terms: serde_json::from_str(&shared)?,
-                        })
-                    })
-                    .collect::<Result<Vec<_>>>()?;
-                out.push(NeighbourList {
-                    user,
-                    neighbours,
-                    computed_at: Timestamp::from_millis(computed_at),
-                });
-            }
-            Ok(out)
-        })
-        .await
+        self.read(move |conn| read_neighbour_lists(conn, users))
+            .await
     }
 
     async fn users_with_term(
@@ -1040,6 +1158,256 @@ impl Store for SqliteStore {
                 .into_iter()
                 .filter_map(|(u, mut recs)| recs.pop().map(|r| (u, r)))
                 .collect())
+        })
+        .await
+    }
+
+    async fn scan_captions(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<CachedCaption>> {
+        let after: String = cursor.map(decode_cursor).transpose()?.unwrap_or_default();
+        let n = limit.min(i64::MAX as usize) as i64;
+        self.read(move |conn| {
+            let items = conn
+                .prepare_cached(
+                    "SELECT image_sha256, caption, model, created_at FROM caption_cache
+                      WHERE image_sha256 > ?1 ORDER BY image_sha256 LIMIT ?2",
+                )?
+                .query_map(params![after, n], |r| {
+                    Ok(CachedCaption {
+                        image_sha256: r.get(0)?,
+                        caption: r.get(1)?,
+                        model: r.get(2)?,
+                        created_at: Timestamp::from_millis(r.get(3)?),
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Page::after_last(items, limit, |c| c.image_sha256.clone())
+        })
+        .await
+    }
+
+    async fn scan_posts(&self, cursor: Option<&str>, limit: usize) -> Result<Page<PostRecord>> {
+        let after: String = cursor.map(decode_cursor).transpose()?.unwrap_or_default();
+        let n = limit.min(i64::MAX as usize) as i64;
+        self.read(move |conn| {
+            let rows = conn
+                .prepare_cached(
+                    "SELECT post_id, author_id, caption, image_sha256, interests, created_at
+                       FROM posts WHERE post_id > ?1 ORDER BY post_id LIMIT ?2",
+                )?
+                .query_map(params![after, n], post_from_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let items = rows
+                .into_iter()
+                .map(
+                    |(id, author, caption, image_sha256, interests, created_at)| {
+                        Ok(PostRecord {
+                            id: PostId::new(id)?,
+                            author: author.map(UserId::new).transpose()?,
+                            caption,
+                            image_sha256,
+                            interests: interests.map(|s| serde_json::from_str(&s)).transpose()?,
+                            created_at: Timestamp::from_millis(created_at),
+                        })
+                    },
+                )
+                .collect::<Result<Vec<_>>>()?;
+            Page::after_last(items, limit, |p| p.id.as_str().to_string())
+        })
+        .await
+    }
+
+    async fn scan_events(&self, cursor: Option<&str>, limit: usize) -> Result<Page<Event>> {
+        let after: i64 = cursor.map(decode_cursor).transpose()?.unwrap_or(i64::MIN);
+        let n = limit.min(i64::MAX as usize) as i64;
+        self.read(move |conn| {
+            // Rowid order: the table's own order, so each page is one range read.
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {EVENT_COLUMNS}, rowid FROM events WHERE rowid > ?1 ORDER BY rowid LIMIT ?2"
+            ))?;
+            let rows = stmt
+                .query_map(params![after, n], |r| {
+                    Ok((read_event(r)?, r.get::<_, i64>(7)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let last = rows.last().map(|r| r.1);
+            let items = rows
+                .into_iter()
+                .map(|(r, _)| event_from_row(r))
+                .collect::<Result<Vec<_>>>()?;
+            Page::after_last(items, limit, |_| last)
+        })
+        .await
+    }
+
+    async fn item_events_page(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Event>> {
+        let start: ItemCursor = match cursor {
+            Some(c) => decode_cursor(c)?,
+            None => ItemCursor {
+                kind: 0,
+                at: from.as_millis(),
+                rowid: i64::MIN,
+            },
+        };
+        if start.kind >= ITEM_KINDS.len() {
+            return Err(crate::Error::invalid("not a cursor of this store's scans"));
+        }
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {EVENT_COLUMNS}, rowid FROM events
+                  WHERE kind = ?1 AND (at, rowid) > (?2, ?3) AND at >= ?4 AND at < ?5
+                  ORDER BY at, rowid LIMIT ?6"
+            ))?;
+            let mut items = Vec::new();
+            let mut pos = start;
+            while pos.kind < ITEM_KINDS.len() && items.len() < limit {
+                let want = (limit - items.len()).min(i64::MAX as usize) as i64;
+                let rows = stmt
+                    .query_map(
+                        params![
+                            ITEM_KINDS[pos.kind],
+                            pos.at,
+                            pos.rowid,
+                            from.as_millis(),
+                            to.as_millis(),
+                            want
+                        ],
+                        |r| Ok((read_event(r)?, r.get::<_, i64>(7)?)),
+                    )?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                let short = (rows.len() as i64) < want;
+                for (row, rowid) in rows {
+                    pos.at = row.5;
+                    pos.rowid = rowid;
+                    items.push(event_from_row(row)?);
+                }
+                if short {
+                    pos = ItemCursor {
+                        kind: pos.kind + 1,
+                        at: from.as_millis(),
+                        rowid: i64::MIN,
+                    };
+                }
+            }
+            let next = if pos.kind < ITEM_KINDS.len() {
+                Some(super::encode_cursor(&pos)?)
+            } else {
+                None
+            };
+            Ok(Page { items, next })
+        })
+        .await
+    }
+
+    async fn scan_opt_outs(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<OptOutRecord>> {
+        let (after_user, after_cat): (String, String) =
+            cursor.map(decode_cursor).transpose()?.unwrap_or_default();
+        let n = limit.min(i64::MAX as usize) as i64;
+        self.read(move |conn| {
+            let rows = conn
+                .prepare_cached(
+                    "SELECT user_id, category, at FROM opt_outs
+                      WHERE (user_id, category) > (?1, ?2) ORDER BY user_id, category LIMIT ?3",
+                )?
+                .query_map(params![after_user, after_cat, n], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let items = rows
+                .into_iter()
+                .map(|(u, category, at)| {
+                    Ok(OptOutRecord {
+                        user: UserId::new(u)?,
+                        category,
+                        at: Timestamp::from_millis(at),
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Page::after_last(items, limit, |o| {
+                (o.user.as_str().to_string(), o.category.clone())
+            })
+        })
+        .await
+    }
+
+    async fn scan_neighbours(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<NeighbourList>> {
+        let after: String = cursor.map(decode_cursor).transpose()?.unwrap_or_default();
+        let n = limit.min(i64::MAX as usize) as i64;
+        self.read(move |conn| {
+            let users: Vec<String> = conn
+                .prepare_cached(
+                    "SELECT DISTINCT user_id FROM neighbours WHERE user_id > ?1 ORDER BY user_id LIMIT ?2",
+                )?
+                .query_map(params![after, n], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            let users = users
+                .into_iter()
+                .map(UserId::new)
+                .collect::<Result<Vec<_>>>()?;
+            let items = read_neighbour_lists(conn, users)?;
+            Page::after_last(items, limit, |l| l.user.as_str().to_string())
+        })
+        .await
+    }
+
+    async fn put_audience(
+        &self,
+        ad_id: &str,
+        members: &[AudienceEntry],
+        computed_at: Timestamp,
+    ) -> Result<()> {
+        check_audience(ad_id, members)?;
+        let (ad_id, members) = (ad_id.to_string(), members.to_vec());
+        self.write(move |tx| write_audience(tx, &ad_id, &members, computed_at))
+            .await
+    }
+
+    async fn audience(&self, ad_id: &str, limit: usize) -> Result<Option<StoredAudience>> {
+        let ad_id = ad_id.to_string();
+        self.read(move |conn| read_audience(conn, &ad_id, limit))
+            .await
+    }
+
+    async fn scan_audiences(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<StoredAudience>> {
+        let after: String = cursor.map(decode_cursor).transpose()?.unwrap_or_default();
+        let n = limit.min(i64::MAX as usize) as i64;
+        self.read(move |conn| {
+            let ads: Vec<String> = conn
+                .prepare_cached(
+                    "SELECT DISTINCT ad_id FROM audiences WHERE ad_id > ?1 ORDER BY ad_id LIMIT ?2",
+                )?
+                .query_map(params![after, n], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut items = Vec::new();
+            for ad in ads {
+                items.extend(read_audience(conn, &ad, usize::MAX)?);
+            }
+            Page::after_last(items, limit, |a| a.ad_id.clone())
         })
         .await
     }

@@ -311,11 +311,46 @@ impl Engine {
     /// lemmas and related ad terms; for an ad, its clickers' centroid mixed in), the
     /// candidates from `users_with_term` of the query's own terms plus, for an ad, its
     /// clickers' stored neighbours; each candidate scored on their current profile.
+    ///
+    /// An ad with a stored audience ([`Store::put_audience`](crate::Store::put_audience),
+    /// written by a batch job) is served from it instead: its members best first, less
+    /// those who opted out of the ad's category since (checked now, not when it was
+    /// computed). Stored members carry no `matched` interests: the batch job keeps none.
     pub(super) async fn stateless_audience(
         &self,
         query: &AudienceQuery,
         limit: usize,
     ) -> Result<(Vec<AudienceMember>, usize)> {
+        if let AudienceQuery::Ad(id) = query {
+            if let Some(stored) = self.inner.store.audience(id, usize::MAX).await? {
+                let category = {
+                    let ix = self.ads_index().await?;
+                    Self::audience_category(&ix, query)?
+                };
+                let opted_out: HashSet<UserId> = match &category {
+                    Some(c) => self
+                        .inner
+                        .store
+                        .opted_out_users(c)
+                        .await?
+                        .into_iter()
+                        .collect(),
+                    None => HashSet::new(),
+                };
+                let kept: Vec<AudienceMember> = stored
+                    .members
+                    .into_iter()
+                    .filter(|m| !opted_out.contains(&m.user))
+                    .map(|m| AudienceMember {
+                        user: m.user,
+                        score: m.score,
+                        matched: Vec::new(),
+                    })
+                    .collect();
+                let total = kept.len();
+                return Ok((kept.into_iter().take(limit).collect(), total));
+            }
+        }
         let (category, own) = {
             let ix = self.ads_index().await?;
             let category = Self::audience_category(&ix, query)?;

@@ -18,6 +18,7 @@ pub(super) async fn forget_user(store: &DynamoStore, user: &UserId) -> Result<Fo
     let mut posts: Vec<PostId> = Vec::new();
     let mut own_list = false;
     let mut listed_by: Vec<UserId> = Vec::new();
+    let mut audiences: Vec<String> = Vec::new();
     for it in &mine {
         let sk = get_s(it, SK)?;
         doomed.push(key(user_pk(user), sk));
@@ -39,6 +40,8 @@ pub(super) async fn forget_user(store: &DynamoStore, user: &UserId) -> Result<Fo
             own_list = true;
         } else if let Some(owner) = sk.strip_prefix("NB#") {
             listed_by.push(UserId::new(owner)?);
+        } else if let Some(ad) = sk.strip_prefix("AM#") {
+            audiences.push(ad.to_string());
         }
     }
 
@@ -61,6 +64,9 @@ pub(super) async fn forget_user(store: &DynamoStore, user: &UserId) -> Result<Fo
             write_list(store, &list).await?;
         }
     }
+
+    // Stored audiences naming the user, each rewritten without them.
+    report.audiences = store.forget_audience_member(user, &audiences).await?;
 
     // Authored posts, and the captions of their images that no remaining post uses.
     let mut images = BTreeSet::new();

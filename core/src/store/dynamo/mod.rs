@@ -6,12 +6,13 @@ mod events;
 mod forget;
 mod neighbours;
 mod retry;
+mod scan;
 
 use self::codec::*;
 use self::retry::{classify, Attempts, Backoff, Failure};
 use super::{
-    CachedCaption, CatalogRecord, ForgetReport, ItemCount, ItemKind, NeighbourList, PostRecord,
-    Recorded, Store,
+    AudienceEntry, CachedCaption, CatalogRecord, ForgetReport, ItemCount, ItemKind, NeighbourList,
+    OptOutRecord, Page, PostRecord, Recorded, Store, StoredAudience,
 };
 use crate::domain::{Event, EventKind};
 use crate::error::{Error, Result};
@@ -1177,5 +1178,68 @@ impl Store for DynamoStore {
         limit: usize,
     ) -> Result<Vec<(UserId, InterestRecord)>> {
         self.term_users(term, after, limit).await
+    }
+
+    async fn scan_captions(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<CachedCaption>> {
+        self.scan_caption_items(cursor, limit).await
+    }
+
+    async fn scan_posts(&self, cursor: Option<&str>, limit: usize) -> Result<Page<PostRecord>> {
+        self.scan_post_items(cursor, limit).await
+    }
+
+    async fn scan_events(&self, cursor: Option<&str>, limit: usize) -> Result<Page<Event>> {
+        self.scan_event_items(cursor, limit).await
+    }
+
+    async fn item_events_page(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Event>> {
+        self.item_events_paged(from, to, cursor, limit).await
+    }
+
+    async fn scan_opt_outs(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<OptOutRecord>> {
+        self.scan_opt_out_items(cursor, limit).await
+    }
+
+    async fn scan_neighbours(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<NeighbourList>> {
+        self.scan_neighbour_items(cursor, limit).await
+    }
+
+    async fn put_audience(
+        &self,
+        ad_id: &str,
+        members: &[AudienceEntry],
+        computed_at: Timestamp,
+    ) -> Result<()> {
+        self.write_audience(ad_id, members, computed_at).await
+    }
+
+    async fn audience(&self, ad_id: &str, limit: usize) -> Result<Option<StoredAudience>> {
+        self.stored_audience(ad_id, limit).await
+    }
+
+    async fn scan_audiences(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<StoredAudience>> {
+        self.scan_audience_items(cursor, limit).await
     }
 }

@@ -19,7 +19,7 @@ fn list_item(list: &NeighbourList) -> Result<Item> {
     Ok(item)
 }
 
-fn list_from_item(item: &Item) -> Result<NeighbourList> {
+pub(super) fn list_from_item(item: &Item) -> Result<NeighbourList> {
     let pk = get_s(item, PK)?;
     Ok(NeighbourList {
         user: UserId::new(pk.strip_prefix("U#").unwrap_or(pk))?,
