@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every check and test: formatting, clippy, Rust (unit, doc, integration), Python
-# (pytest on the built wheel), Node (node:test on the built addon), stub/.d.ts freshness.
+# (pytest on the built wheel), Spark jobs (pytest in local mode), Node (node:test on the built addon), stub/.d.ts freshness.
 # Works on a fresh machine with Rust, Python 3.11 and Node 20: it installs what it needs
 # into .venv/ and bindings-node/node_modules/.
 set -euo pipefail
@@ -70,6 +70,14 @@ step "Python: build the extension into .venv, run pytest"
 (cd bindings-python && VIRTUAL_ENV="$ROOT/.venv" PATH="$ROOT/.venv/bin:$PATH" maturin develop --quiet)
 .venv/bin/python -m pytest bindings-python/tests -q -p no:cacheprovider 2>&1 | tee "$LOGS/py.log"
 
+step "Spark jobs (sociallens.spark) in local mode, in .venv-spark"
+# pyspark pins its own pandas and needs Java 17+: a venv of its own, the same extension.
+if [ ! -x .venv-spark/bin/python ]; then python3 -m venv .venv-spark; fi
+.venv-spark/bin/pip install --quiet --disable-pip-version-check -r bindings-python/requirements-spark.txt
+PYTHONPATH="$ROOT/bindings-python/python" PYSPARK_PYTHON="$ROOT/.venv-spark/bin/python" \
+    .venv-spark/bin/python -m pytest bindings-python/tests/test_spark.py \
+    bindings-python/tests/test_spark_caption.py -q -p no:cacheprovider 2>&1 | tee "$LOGS/spark.log"
+
 step "Node: build the addon, check index.d.ts is fresh, run node --test"
 cp bindings-node/index.d.ts "$LOGS/index.d.ts.committed"
 (cd bindings-node && npx napi build --platform --js index.js --dts index.d.ts)
@@ -87,10 +95,12 @@ for backend in memory sqlite dynamodb; do
 done
 rust_pass=$(grep -Eo 'test result: ok\. [0-9]+ passed' "$LOGS/rust.log" | awk '{s+=$4} END {print s+0}')
 py_pass=$(grep -Eo '[0-9]+ passed' "$LOGS/py.log" | tail -1 | awk '{print $1+0}')
+spark_pass=$(grep -Eo '[0-9]+ passed' "$LOGS/spark.log" | tail -1 | awk '{print $1+0}')
 node_pass=$(grep -E '^# pass ' "$LOGS/node.log" | awk '{print $3+0}')
 node_fail=$(grep -E '^# fail ' "$LOGS/node.log" | awk '{print $3+0}')
 echo "Rust:   ${rust_pass} passed"
 echo "Python: ${py_pass} passed"
+echo "Spark:  ${spark_pass} passed"
 echo "Node:   ${node_pass} passed, ${node_fail} failed"
-total=$((rust_pass + py_pass + node_pass))
+total=$((rust_pass + py_pass + spark_pass + node_pass))
 echo "${total} passed, ${node_fail} failed"

@@ -631,6 +631,14 @@ impl PyCaptioner {
         self.inner.model().decoder().kernels().as_str()
     }
 
+    /// What the store's caption cache keys captions by besides the image's SHA-256: the
+    /// model and its generation settings. A batch job writes it into the `model` column of
+    /// the `captions` dataset, so that imported captions are served without the model.
+    #[getter]
+    fn model_id(&self) -> String {
+        core::Captioner::model_id(self.inner.as_ref())
+    }
+
     /// One caption per image (bytes, paths or PIL images), computed with the GIL released.
     fn caption(&self, py: Python<'_>, images: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
         guard(|| {

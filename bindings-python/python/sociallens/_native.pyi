@@ -101,6 +101,9 @@ class Captioner:
     @property
     def kernels(self) -> str:
         """How the model runs: "cpu", "cpu-f16" or "candle"."""
+    @property
+    def model_id(self) -> str:
+        """The model and generation settings that the caption cache keys captions by."""
     def caption(self, images: Sequence[bytes | bytearray | str | PathLike[str] | Any]) -> list[str]:
         """One caption per image: bytes, paths or PIL images (the GIL is released)."""
 

@@ -510,11 +510,11 @@ impl NounExtractor {
     }
 
     /// Many texts at once, spread over the machine's cores when the batch is large enough to
-    /// be worth it; results in input order.
+    /// be worth it; results in input order. The thread count is rayon's, so that
+    /// `RAYON_NUM_THREADS` (which a Spark task sets from `spark.task.cpus`) bounds it.
     pub fn extract_batch<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Vec<Vec<String>> {
         const MIN_PER_THREAD: usize = 256;
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
+        let threads = rayon::current_num_threads()
             .min(texts.len() / MIN_PER_THREAD)
             .max(1);
         if threads == 1 {
