@@ -385,6 +385,21 @@ def _as_frame(spark: "SparkSession | None", data: Any, what: str) -> "DataFrame"
     raise TypeError(f"{what} must be a Spark DataFrame or a path to Parquet files")
 
 
+def _to_pandas(df: "DataFrame") -> "pd.DataFrame":
+    """``toPandas`` through Arrow (columnar, many times faster than pickled rows)."""
+    spark = df.sparkSession
+    key = "spark.sql.execution.arrow.pyspark.enabled"
+    before = spark.conf.get(key, None)
+    spark.conf.set(key, "true")
+    try:
+        return df.toPandas()
+    finally:
+        if before is None:
+            spark.conf.unset(key)
+        else:
+            spark.conf.set(key, before)
+
+
 def _unit_vectors(interests: "DataFrame", max_terms: int) -> "DataFrame":
     """(user, term, w): each user's heaviest ``max_terms`` weights, as a unit vector."""
     from pyspark.sql import Window
@@ -547,7 +562,7 @@ def lookalikes(
         "tid long, term string, df long",
     )
     ids = vec.join(F.broadcast(uid), "user").join(F.broadcast(tid), "term")
-    coo = ids.select("uid", "tid", "w", "df").toPandas()
+    coo = _to_pandas(ids.select("uid", "tid", "w", "df"))
     vec.unpersist()
     matrix = sp.csr_matrix(
         (
