@@ -87,10 +87,10 @@ def _read_image(value: Any) -> bytes:
         return bytes(value)
     if isinstance(value, str):
         path = value
-        if path.startswith("file://"):
-            path = path[len("file://") :]
-        elif path.startswith("file:"):
-            path = path[len("file:") :]
+        if path.startswith("file:"):
+            from urllib.parse import unquote, urlparse
+
+            path = unquote(urlparse(path).path)
         elif "://" in path:
             raise ValueError(
                 f"{value!r}: only local paths are read here; load remote images with "
@@ -313,9 +313,17 @@ def _write_dataset(df: "DataFrame", out_dir: str, name: str) -> tuple[list[str],
     return files, written.count()
 
 
-def _update_manifest(spark: "SparkSession", out_dir: str, entries: Mapping[str, Any]) -> dict:
-    """Adds datasets to ``out_dir/manifest.json`` (written last: its presence says the
-    files are complete), keeping the entries of other datasets already there."""
+def _update_manifest(
+    spark: "SparkSession",
+    out_dir: str,
+    entries: Mapping[str, Any],
+    remove: Sequence[str] = (),
+) -> dict:
+    """Adds datasets to ``out_dir/manifest.json`` and takes ``remove`` out of it, keeping
+    the entries of other datasets already there. Writers call it with ``remove`` before
+    they overwrite a dataset's files and with ``entries`` after, so that the manifest never
+    lists a file that is being replaced: its presence says the files it names are complete.
+    """
     path = out_dir.rstrip("/") + "/manifest.json"
     old = _read_text(spark, path)
     manifest: dict[str, Any] = {}
@@ -327,7 +335,14 @@ def _update_manifest(spark: "SparkSession", out_dir: str, entries: Mapping[str, 
         if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
             manifest = {}
     datasets = dict(manifest.get("datasets", {}))
+    for name in remove:
+        datasets.pop(name, None)
     datasets.update(entries)
+    if not datasets:
+        p, fs = _hadoop_path(spark, path)
+        if fs.exists(p):
+            fs.delete(p, False)
+        return {}
     manifest = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -353,16 +368,24 @@ def write_captions(captions: "DataFrame", out_dir: str | os.PathLike[str]) -> di
     """
     from pyspark.sql import functions as F
 
+    from pyspark import StorageLevel
+
     out_dir = os.fspath(out_dir)
     spark = captions.sparkSession
     ok = F.col("error").isNull() & F.col("caption").isNotNull()
-    failed = captions.where(~ok).count()
-    rows = (
-        captions.where(ok)
-        .select("image_sha256", "model", "caption", "created_at", "interests")
-        .dropDuplicates(["image_sha256", "model"])
-    )
-    files, n = _write_dataset(rows, out_dir, "captions")
+    # Counted and written from one run of the model, not two.
+    captions = captions.persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        failed = captions.where(~ok).count()
+        rows = (
+            captions.where(ok)
+            .select("image_sha256", "model", "caption", "created_at", "interests")
+            .dropDuplicates(["image_sha256", "model"])
+        )
+        _update_manifest(spark, out_dir, {}, remove=["captions"])
+        files, n = _write_dataset(rows, out_dir, "captions")
+    finally:
+        captions.unpersist()
     _update_manifest(spark, out_dir, {"captions": {"files": files, "rows": n}})
     return {"files": files, "rows": n, "failed": failed}
 
@@ -421,6 +444,8 @@ def _unit_vectors(interests: "DataFrame", max_terms: int) -> "DataFrame":
         & (F.col("weight") > 0)
         & (F.col("weight") < float("inf"))
     )
+    # One weight per (user, term): an export has one row each, a concatenation may not.
+    w = w.groupBy("user", "term").agg(F.sum("weight").alias("weight"))
     by_weight = Window.partitionBy("user").orderBy(F.desc("weight"), "term")
     w = w.withColumn("_r", F.row_number().over(by_weight)).where(F.col("_r") <= max_terms)
     norm = Window.partitionBy("user")
@@ -447,7 +472,13 @@ def _score_fn(bc_matrix):
             a = f["a"].to_numpy(np.int64)
             b = f["b"].to_numpy(np.int64)
             s = np.asarray(x[a].multiply(x[b]).sum(axis=1), dtype=np.float64).ravel()
-            yield pd.DataFrame({"a": a, "b": b, "score": s})
+            s = np.minimum(s, 1.0)
+            keep = s > 0
+            a, b, s = a[keep], b[keep], s[keep]
+            # Both directions at once: each user ranks their own neighbours.
+            yield pd.DataFrame(
+                {"a": np.concatenate([a, b]), "b": np.concatenate([b, a]), "score": np.r_[s, s]}
+            )
 
     return run
 
@@ -566,27 +597,36 @@ def lookalikes(
     vec.unpersist()
     matrix = sp.csr_matrix(
         (
-            coo["w"].to_numpy(np.float32),
+            coo["w"].to_numpy(np.float64),
             (coo["uid"].to_numpy(np.int64), coo["tid"].to_numpy(np.int64)),
         ),
         shape=(n_users, len(terms)),
     )
     matrix.sort_indices()
 
-    # Sketches: heaviest by weight x idf among the capped terms; a user with only frequent
-    # terms keeps their single rarest one, so that everybody has a non-empty set.
+    # Sketches: heaviest by weight x idf among the capped terms. A user with only frequent
+    # terms gets their rarest one, split into groups of at most `cap` users under ids of
+    # their own (past the vocabulary), so that these users do not rebuild the big bucket
+    # the cap removed: they are compared within their group only.
     idf = np.log(n_users / coo["df"].to_numpy(np.float64))
     coo = coo.assign(key=coo["w"].to_numpy() * idf, rare=coo["df"].to_numpy() <= cap)
     rare = coo[coo["rare"]].sort_values(["uid", "key", "tid"], ascending=[True, False, True])
     picks = rare.groupby("uid", sort=False).head(sketch_terms)
     rest = coo[~coo["uid"].isin(picks["uid"].unique())]
     fallback = rest.sort_values(["uid", "df", "tid"]).groupby("uid", sort=False).head(1)
+    fallback = fallback.sort_values(["tid", "uid"]).reset_index(drop=True)
+    if len(fallback):
+        group = fallback.groupby("tid", sort=True).cumcount().to_numpy() // cap
+        keys = fallback["tid"].to_numpy(np.int64) * (n_users + 1) + group
+        _, sub = np.unique(keys, return_inverse=True)
+        fallback = fallback.assign(tid=len(terms) + sub)
+    width = len(terms) + (int(fallback["tid"].max()) + 1 - len(terms) if len(fallback) else 0)
     chosen = pd.concat([picks, fallback]).sort_values(["uid", "tid"])
     c_uid = chosen["uid"].to_numpy(np.int64)
     c_tid = chosen["tid"].to_numpy(np.int64)
     starts = np.flatnonzero(np.r_[True, c_uid[1:] != c_uid[:-1]])
     sketch_rows = [
-        (int(c_uid[a]), SparseVector(len(terms), c_tid[a:b].tolist(), [1.0] * int(b - a)))
+        (int(c_uid[a]), SparseVector(width, c_tid[a:b].tolist(), [1.0] * int(b - a)))
         for a, b in zip(starts, np.r_[starts[1:], len(c_uid)])
     ]
     sketches = spark.createDataFrame(
@@ -604,10 +644,7 @@ def lookalikes(
     )
     bc_matrix = sc.broadcast(matrix)
     bc_terms = sc.broadcast(terms)
-    scored = pairs.mapInPandas(
-        _score_fn(bc_matrix), "a long, b long, score double"
-    ).where(F.col("score") > 0)
-    both = scored.unionByName(scored.select(F.col("b").alias("a"), F.col("a").alias("b"), "score"))
+    both = pairs.mapInPandas(_score_fn(bc_matrix), "a long, b long, score double")
     best = Window.partitionBy("a").orderBy(F.desc("score"), "b")
     top = (
         both.withColumn("rank", (F.row_number().over(best) - 1).cast("int"))
@@ -649,6 +686,7 @@ def _normalize_term(col):
 
 def _ads_frame(spark: "SparkSession", ads: Any) -> "DataFrame":
     from pyspark.sql import DataFrame
+    from pyspark.sql import functions as F
 
     if isinstance(ads, DataFrame):
         frame = ads
@@ -658,8 +696,13 @@ def _ads_frame(spark: "SparkSession", ads: Any) -> "DataFrame":
         rows = []
         for ad in ads:
             d = ad.to_dict() if hasattr(ad, "to_dict") else dict(ad)
+            category = d.get("category")
             rows.append(
-                (str(d["id"]), d.get("category"), [str(t) for t in d.get("interests", [])])
+                (
+                    str(d["id"]),
+                    None if category is None else str(category),
+                    [str(t) for t in (d.get("interests") or [])],
+                )
             )
         frame = spark.createDataFrame(rows, "id string, category string, interests array<string>")
     if "ad_id" in frame.columns and "id" not in frame.columns:
@@ -668,10 +711,12 @@ def _ads_frame(spark: "SparkSession", ads: Any) -> "DataFrame":
     if missing:
         raise ValueError(f"the ads have no column {missing[0]!r} (id, interests, category)")
     if "category" not in frame.columns:
-        from pyspark.sql import functions as F
-
         frame = frame.withColumn("category", F.lit(None).cast("string"))
-    return frame.select("id", "category", "interests")
+    return frame.select(
+        F.col("id").cast("string").alias("id"),
+        F.col("category").cast("string").alias("category"),
+        F.col("interests").cast("array<string>").alias("interests"),
+    ).where(F.col("id").isNotNull() & F.col("interests").isNotNull())
 
 
 def audiences(
@@ -825,16 +870,15 @@ def write_lookalikes(
     Returns ``{dataset: {"files": [...], "rows": N}}``.
     """
     out_dir = os.fspath(out_dir)
+    frames = [(n, f) for n, f in (("neighbours", neighbours), ("audiences", audiences)) if f is not None]
+    if not frames:
+        raise ValueError("nothing to write: pass neighbours and/or audiences")
+    spark = frames[0][1].sparkSession
+    _update_manifest(spark, out_dir, {}, remove=[n for n, _ in frames])
     entries: dict[str, Any] = {}
-    spark = None
-    for name, frame in (("neighbours", neighbours), ("audiences", audiences)):
-        if frame is None:
-            continue
-        spark = frame.sparkSession
+    for name, frame in frames:
         files, n = _write_dataset(frame, out_dir, name)
         entries[name] = {"files": files, "rows": n}
-    if spark is None:
-        raise ValueError("nothing to write: pass neighbours and/or audiences")
     _update_manifest(spark, out_dir, entries)
     return entries
 
