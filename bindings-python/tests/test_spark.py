@@ -27,21 +27,6 @@ TOPICS = {
 COMMON = ["man", "woman", "table", "picture"]  # in most profiles: capped out of sketches
 
 
-@pytest.fixture(scope="module")
-def spark():
-    from pyspark.sql import SparkSession
-
-    s = (
-        SparkSession.builder.master("local[2]")
-        .appName("sociallens-test-lookalikes")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "4")
-        .config("spark.sql.session.timeZone", "UTC")
-        .getOrCreate()
-    )
-    yield s
-    s.stop()
-
 
 @pytest.fixture(scope="module")
 def population(tmp_path_factory):

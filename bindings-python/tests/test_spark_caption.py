@@ -21,21 +21,6 @@ TINY = SHARED / "vit-gpt2" / "tiny-vit-gpt2"
 IMAGES = sorted((SHARED / "vit-gpt2" / "images").glob("*"))
 
 
-@pytest.fixture(scope="module")
-def spark():
-    from pyspark.sql import SparkSession
-
-    s = (
-        SparkSession.builder.master("local[2]")
-        .appName("sociallens-test-caption")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "4")
-        .config("spark.task.cpus", "1")
-        .getOrCreate()
-    )
-    yield s
-    s.stop()
-
 
 def test_captions_equal_the_single_process_ones_from_paths_and_bytes(spark):
     assert TINY.exists() and len(IMAGES) >= 5, f"fixtures missing at {SHARED}"

@@ -27,6 +27,7 @@ uses the cores Spark gave it and no more; a value the user set (``spark.executor
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import os
@@ -161,17 +162,12 @@ def _caption_fn(
                     for i, (cap, err) in zip(good, _caption_batch(model, data)):
                         captions[i], errors[i] = cap, err
                 texts = [c for c in captions if c is not None]
-                extracted = iter(
-                    sociallens.extract_interests(
-                        texts, mode=extractor, nltk_model_dir=nltk_model_dir
-                    )
+                found = iter(
+                    sociallens.extract_interests(texts, mode=extractor, nltk_model_dir=nltk_model_dir)
                     if extractor != "none" and texts
-                    else []
+                    else [[] for _ in texts]
                 )
-                interests = [
-                    (next(extracted) if extractor != "none" else []) if c is not None else None
-                    for c in captions
-                ]
+                interests = [None if c is None else next(found) for c in captions]
                 now = pd.Timestamp(_dt.datetime.now(_dt.timezone.utc))
                 out = chunk[keep].reset_index(drop=True).copy()
                 out["image_sha256"] = hashes
@@ -259,6 +255,20 @@ def caption_images(
 # Writing files the import path reads
 
 
+@contextlib.contextmanager
+def _conf(spark: "SparkSession", key: str, value: str) -> Iterator[None]:
+    """Sets a session conf for the duration of a block, then puts back what was there."""
+    before = spark.conf.get(key, None)
+    spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        if before is None:
+            spark.conf.unset(key)
+        else:
+            spark.conf.set(key, before)
+
+
 def _hadoop_path(spark: "SparkSession", path: str):
     jvm = spark.sparkContext._jvm
     p = jvm.org.apache.hadoop.fs.Path(path)
@@ -298,16 +308,8 @@ def _write_dataset(df: "DataFrame", out_dir: str, name: str) -> tuple[list[str],
     part files relative to ``out_dir`` and the row count read back from their footers."""
     spark = df.sparkSession
     target = out_dir.rstrip("/") + "/" + name
-    key = "spark.sql.parquet.outputTimestampType"
-    before = spark.conf.get(key, None)
-    spark.conf.set(key, "TIMESTAMP_MICROS")
-    try:
+    with _conf(spark, "spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS"):
         df.write.mode("overwrite").option("compression", "snappy").parquet(target)
-    finally:
-        if before is None:
-            spark.conf.unset(key)
-        else:
-            spark.conf.set(key, before)
     written = spark.read.parquet(target)
     files = sorted(f"{name}/{f.rstrip('/').rsplit('/', 1)[-1]}" for f in written.inputFiles())
     return files, written.count()
@@ -318,7 +320,7 @@ def _update_manifest(
     out_dir: str,
     entries: Mapping[str, Any],
     remove: Sequence[str] = (),
-) -> dict:
+) -> None:
     """Adds datasets to ``out_dir/manifest.json`` and takes ``remove`` out of it, keeping
     the entries of other datasets already there. Writers call it with ``remove`` before
     they overwrite a dataset's files and with ``entries`` after, so that the manifest never
@@ -342,7 +344,7 @@ def _update_manifest(
         p, fs = _hadoop_path(spark, path)
         if fs.exists(p):
             fs.delete(p, False)
-        return {}
+        return
     manifest = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -351,7 +353,6 @@ def _update_manifest(
         "datasets": dict(sorted(datasets.items())),
     }
     _write_text(spark, path, json.dumps(manifest, indent=2) + "\n")
-    return manifest
 
 
 def write_captions(captions: "DataFrame", out_dir: str | os.PathLike[str]) -> dict[str, Any]:
@@ -410,17 +411,8 @@ def _as_frame(spark: "SparkSession | None", data: Any, what: str) -> "DataFrame"
 
 def _to_pandas(df: "DataFrame") -> "pd.DataFrame":
     """``toPandas`` through Arrow (columnar, many times faster than pickled rows)."""
-    spark = df.sparkSession
-    key = "spark.sql.execution.arrow.pyspark.enabled"
-    before = spark.conf.get(key, None)
-    spark.conf.set(key, "true")
-    try:
+    with _conf(df.sparkSession, "spark.sql.execution.arrow.pyspark.enabled", "true"):
         return df.toPandas()
-    finally:
-        if before is None:
-            spark.conf.unset(key)
-        else:
-            spark.conf.set(key, before)
 
 
 def _unit_vectors(interests: "DataFrame", max_terms: int) -> "DataFrame":
@@ -458,24 +450,30 @@ def _unit_vectors(interests: "DataFrame", max_terms: int) -> "DataFrame":
     )
 
 
+def _pair_products(x, f: "pd.DataFrame"):
+    """Candidate pairs (a, b) of a frame, and the term-wise products of their unit rows."""
+    import numpy as np
+
+    a = f["a"].to_numpy(np.int64)
+    b = f["b"].to_numpy(np.int64)
+    return a, b, x[a].multiply(x[b]).tocsr()
+
+
 def _score_fn(bc_matrix):
-    """Exact cosines of candidate pairs (a, b) from the broadcast CSR matrix of unit rows."""
+    """Exact cosines of candidate pairs (a, b) from the broadcast CSR matrix of unit rows,
+    each pair in both directions (each user ranks their own neighbours)."""
 
     def run(frames: Iterator["pd.DataFrame"]) -> Iterator["pd.DataFrame"]:
         import numpy as np
         import pandas as pd
 
-        x = bc_matrix.value
         for f in frames:
             if len(f) == 0:
                 continue
-            a = f["a"].to_numpy(np.int64)
-            b = f["b"].to_numpy(np.int64)
-            s = np.asarray(x[a].multiply(x[b]).sum(axis=1), dtype=np.float64).ravel()
-            s = np.minimum(s, 1.0)
+            a, b, prod = _pair_products(bc_matrix.value, f)
+            s = np.minimum(np.asarray(prod.sum(axis=1), dtype=np.float64).ravel(), 1.0)
             keep = s > 0
             a, b, s = a[keep], b[keep], s[keep]
-            # Both directions at once: each user ranks their own neighbours.
             yield pd.DataFrame(
                 {"a": np.concatenate([a, b]), "b": np.concatenate([b, a]), "score": np.r_[s, s]}
             )
@@ -483,29 +481,32 @@ def _score_fn(bc_matrix):
     return run
 
 
-def _shared_fn(bc_matrix, bc_terms, top: int):
-    """The terms two users share, largest contribution to their cosine first."""
+def _named_fn(bc_matrix, bc_users, bc_terms, top: int):
+    """Ranked pairs by name, with the terms they share, largest contribution first."""
 
     def run(frames: Iterator["pd.DataFrame"]) -> Iterator["pd.DataFrame"]:
         import numpy as np
+        import pandas as pd
 
-        x = bc_matrix.value
-        terms = bc_terms.value
+        users, terms = bc_users.value, bc_terms.value
         for f in frames:
             if len(f) == 0:
                 continue
-            a = f["a"].to_numpy(np.int64)
-            b = f["b"].to_numpy(np.int64)
-            prod = x[a].multiply(x[b]).tocsr()
+            a, b, prod = _pair_products(bc_matrix.value, f)
             shared = []
             for i in range(prod.shape[0]):
                 lo, hi = prod.indptr[i], prod.indptr[i + 1]
                 idx, val = prod.indices[lo:hi], prod.data[lo:hi]
-                order = np.lexsort((idx, -val))[:top]
-                shared.append([terms[j] for j in idx[order]])
-            out = f.copy()
-            out["shared_terms"] = shared
-            yield out
+                shared.append([terms[j] for j in idx[np.lexsort((idx, -val))[:top]]])
+            yield pd.DataFrame(
+                {
+                    "user": users[a],
+                    "neighbour": users[b],
+                    "rank": f["rank"].to_numpy(np.int32),
+                    "score": f["score"].to_numpy(np.float64),
+                    "shared_terms": shared,
+                }
+            )
 
     return run
 
@@ -549,15 +550,7 @@ def lookalikes(
     from pyspark.ml.linalg import SparseVector, VectorUDT
     from pyspark.sql import Window
     from pyspark.sql import functions as F
-    from pyspark.sql.types import (
-        ArrayType,
-        DoubleType,
-        IntegerType,
-        LongType,
-        StringType,
-        StructField,
-        StructType,
-    )
+    from pyspark.sql.types import LongType, StructField, StructType
 
     if k < 1:
         raise ValueError("k must be at least 1")
@@ -570,36 +563,26 @@ def lookalikes(
     if at.tzinfo is None:
         raise ValueError("computed_at must carry a time zone")
 
-    vec = _unit_vectors(interests, max_terms).cache()
-    # Dense ids for users and terms, on the driver: the vocabulary and the user list are
-    # small next to the pairs.
-    users = [r.user for r in vec.select("user").distinct().orderBy("user").collect()]
+    # The unit vectors come to the driver once: users and terms are numbered there (sorted,
+    # so that uid order is user-id order for the ties), and the CSR matrix is built there.
+    vec = _to_pandas(_unit_vectors(interests, max_terms))
+    users, uids = np.unique(vec["user"].to_numpy(object), return_inverse=True)
+    terms, tids = np.unique(vec["term"].to_numpy(object), return_inverse=True)
     n_users = len(users)
-    empty = spark.createDataFrame(
-        [],
-        "user string, neighbour string, rank int, score double, "
-        "shared_terms array<string>, computed_at timestamp",
-    )
     if n_users < 2:
-        vec.unpersist()
-        return empty
-    term_rows = vec.groupBy("term").agg(F.count("*").alias("df")).orderBy("term").collect()
-    terms = [r.term for r in term_rows]
-    df = np.array([r.df for r in term_rows], dtype=np.int64)
-    cap = max_term_users if max_term_users is not None else max(1000, n_users // 50)
-    uid = spark.createDataFrame(list(enumerate(users)), "uid long, user string")
-    tid = spark.createDataFrame(
-        [(i, t, int(d)) for i, (t, d) in enumerate(zip(terms, df))],
-        "tid long, term string, df long",
+        return spark.createDataFrame(
+            [],
+            "user string, neighbour string, rank int, score double, "
+            "shared_terms array<string>, computed_at timestamp",
+        )
+    df = np.bincount(tids)
+    coo = pd.DataFrame(
+        {"uid": uids, "tid": tids, "w": vec["w"].to_numpy(np.float64), "df": df[tids]}
     )
-    ids = vec.join(F.broadcast(uid), "user").join(F.broadcast(tid), "term")
-    coo = _to_pandas(ids.select("uid", "tid", "w", "df"))
-    vec.unpersist()
+    del vec
+    cap = max_term_users if max_term_users is not None else max(1000, n_users // 50)
     matrix = sp.csr_matrix(
-        (
-            coo["w"].to_numpy(np.float64),
-            (coo["uid"].to_numpy(np.int64), coo["tid"].to_numpy(np.int64)),
-        ),
+        (coo["w"].to_numpy(), (coo["uid"].to_numpy(), coo["tid"].to_numpy())),
         shape=(n_users, len(terms)),
     )
     matrix.sort_indices()
@@ -643,39 +626,16 @@ def lookalikes(
         .distinct()
     )
     bc_matrix = sc.broadcast(matrix)
-    bc_terms = sc.broadcast(terms)
-    both = pairs.mapInPandas(_score_fn(bc_matrix), "a long, b long, score double")
+    scored = pairs.mapInPandas(_score_fn(bc_matrix), "a long, b long, score double")
     best = Window.partitionBy("a").orderBy(F.desc("score"), "b")
-    top = (
-        both.withColumn("rank", (F.row_number().over(best) - 1).cast("int"))
-        .where(F.col("rank") < k)
+    top = scored.withColumn("rank", (F.row_number().over(best) - 1).cast("int")).where(
+        F.col("rank") < k
     )
-    with_shared = top.mapInPandas(
-        _shared_fn(bc_matrix, bc_terms, 5),
-        StructType(
-            [
-                StructField("a", LongType()),
-                StructField("b", LongType()),
-                StructField("score", DoubleType()),
-                StructField("rank", IntegerType()),
-                StructField("shared_terms", ArrayType(StringType(), False)),
-            ]
-        ),
+    named = top.mapInPandas(
+        _named_fn(bc_matrix, sc.broadcast(users), sc.broadcast(list(terms)), 5),
+        "user string, neighbour string, rank int, score double, shared_terms array<string>",
     )
-    ua = uid.select(F.col("uid").alias("a"), F.col("user"))
-    ub = uid.select(F.col("uid").alias("b"), F.col("user").alias("neighbour"))
-    return (
-        with_shared.join(F.broadcast(ua), "a")
-        .join(F.broadcast(ub), "b")
-        .select(
-            "user",
-            "neighbour",
-            "rank",
-            "score",
-            "shared_terms",
-            F.lit(at).cast("timestamp").alias("computed_at"),
-        )
-    )
+    return named.withColumn("computed_at", F.lit(at).cast("timestamp"))
 
 
 def _normalize_term(col):
